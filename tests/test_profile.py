@@ -1,0 +1,89 @@
+"""rmdlib.profile: profile choice, seeding, and a bounded Hub probe."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from rmdlib import profile
+from rmdlib.profile import PROFILES, setup
+
+
+def test_env_var_overrides_and_one_line_is_printed(monkeypatch, capsys):
+    monkeypatch.setenv("RMD_PROFILE", "full")
+    p = setup(seed=3)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert p.name == "full" and p.reason == "RMD_PROFILE is set"
+    assert out == [f"rmdlib: profile=full device={p.device.type} seed=3 (RMD_PROFILE is set)"]
+
+
+def test_argument_beats_env_var(monkeypatch):
+    monkeypatch.setenv("RMD_PROFILE", "full")
+    assert setup(profile="colab", verbose=False).name == "colab"
+
+
+def test_unknown_profile_names_the_choices(monkeypatch):
+    monkeypatch.setenv("RMD_PROFILE", "huge")
+    with pytest.raises(ValueError, match=r"unknown profile 'huge'.*\['colab', 'full', 'offline'\]"):
+        setup(verbose=False)
+
+
+def test_offline_without_gpu(monkeypatch):
+    monkeypatch.delenv("RMD_PROFILE", raising=False)
+    monkeypatch.setattr(profile, "pick_device", lambda: torch.device("cpu"))
+    p = setup(verbose=False)
+    assert (p.name, p.encoder, p.ner_data) == ("offline", None, "synthetic")
+    assert "no CUDA GPU" in p.reason
+
+
+def test_gpu_without_hub_is_offline(monkeypatch):
+    monkeypatch.delenv("RMD_PROFILE", raising=False)
+    monkeypatch.setattr(profile, "pick_device", lambda: torch.device("cuda"))
+    monkeypatch.setattr(profile, "hub_reachable", lambda timeout=2.0: False)
+    assert setup(verbose=False).name == "offline"
+    monkeypatch.setattr(profile, "hub_reachable", lambda timeout=2.0: True)
+    assert setup(verbose=False).name == "colab"
+
+
+def test_setup_seeds_python_numpy_and_torch(monkeypatch):
+    monkeypatch.delenv("RMD_PROFILE", raising=False)
+    draws = []
+    for _ in range(2):
+        setup(seed=11, verbose=False)
+        draws.append((random.random(), float(np.random.rand()), float(torch.rand(1))))
+    assert draws[0] == draws[1]
+    setup(seed=12, verbose=False)
+    assert (random.random(), float(np.random.rand()), float(torch.rand(1))) != draws[0]
+
+
+def test_hub_probe_is_bounded_when_dns_hangs(monkeypatch):
+    def hang(*args, **kwargs):
+        time.sleep(10)
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(profile.socket, "create_connection", hang)
+    start = time.perf_counter()
+    assert profile.hub_reachable(timeout=0.3) is False
+    assert time.perf_counter() - start < 1.0
+
+
+def test_hf_hub_offline_short_circuits(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    called = []
+    monkeypatch.setattr(profile.socket, "create_connection", lambda *a, **k: called.append(1))
+    assert profile.hub_reachable() is False and called == []
+
+
+def test_rmd_data_is_carried(monkeypatch, tmp_path):
+    monkeypatch.setenv("RMD_DATA", str(tmp_path))
+    assert setup(profile="offline", verbose=False).data_dir == tmp_path
+
+
+def test_scale_rounds_and_never_reaches_zero():
+    assert PROFILES["offline"].n(10) == 10
+    assert PROFILES["colab"].n(10) == 80
+    assert PROFILES["offline"].n(0) == 1

@@ -1,0 +1,91 @@
+"""Keep the chapters in sync: ``python tools/sync.py`` (run by ``make sync``).
+
+1. Writes the repository URL from ``_config.yml`` (the one place it is set)
+   into every chapter's Colab install cell (the ``REPO = "..."`` line).
+2. Re-pairs every ``chapters/NN_name.py`` (Jupytext percent format, the
+   reviewed source) with ``chapters/NN_name.ipynb``, without outputs.
+
+``python tools/sync.py --check`` changes nothing and exits 1 listing every
+chapter that is out of sync; ``tests/test_book.py`` runs the same checks.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import jupytext
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = ROOT / "chapters"
+REPO_LINE = re.compile(r'^(\s*REPO = )"[^"]*"', re.MULTILINE)
+
+
+def repository_url() -> str:
+    """The course repository URL, read from ``_config.yml``."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    return config["repository"]["url"]
+
+
+def with_repo_url(source: str, url: str) -> str:
+    """The chapter source with its Colab install cell pointing at ``url``."""
+    return REPO_LINE.sub(lambda m: f'{m.group(1)}"{url}"', source)
+
+
+def paired_notebook(py: Path) -> nbformat.NotebookNode:
+    """The output-free notebook that Jupytext pairs with ``py``."""
+    nb = jupytext.read(py)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
+def _comparable(nb: nbformat.NotebookNode) -> list[tuple[str, str, tuple[str, ...]]]:
+    return [(c.cell_type, c.source, tuple(c.metadata.get("tags", ()))) for c in nb.cells]
+
+
+def problems() -> list[str]:
+    """Every way in which the chapters are out of sync (empty when all is well)."""
+    found, url = [], repository_url()
+    for py in sorted(CHAPTERS.glob("[0-9][0-9]_*.py")):
+        source = py.read_text(encoding="utf-8")
+        if 'REPO = "' not in source:
+            found.append(f"{py.name}: no Colab install cell (a REPO = \"...\" line)")
+        elif with_repo_url(source, url) != source:
+            found.append(f"{py.name}: Colab install cell does not use {url} from _config.yml")
+        ipynb = py.with_suffix(".ipynb")
+        if not ipynb.exists():
+            found.append(f"{py.name}: no paired {ipynb.name}")
+            continue
+        nb = nbformat.read(ipynb, as_version=4)
+        if any(c.get("outputs") or c.get("execution_count") for c in nb.cells if c.cell_type == "code"):
+            found.append(f"{ipynb.name}: carries outputs (run `make sync`)")
+        if _comparable(nb) != _comparable(paired_notebook(py)):
+            found.append(f"{ipynb.name}: differs from {py.name} (run `make sync`)")
+    for ipynb in sorted(CHAPTERS.glob("*.ipynb")):
+        if not ipynb.with_suffix(".py").exists():
+            found.append(f"{ipynb.name}: no paired .py source")
+    return found
+
+
+def sync() -> None:
+    """Rewrite install cells and notebooks from the ``.py`` sources."""
+    url = repository_url()
+    for py in sorted(CHAPTERS.glob("[0-9][0-9]_*.py")):
+        source = py.read_text(encoding="utf-8")
+        if with_repo_url(source, url) != source:
+            py.write_text(with_repo_url(source, url), encoding="utf-8")
+        jupytext.write(paired_notebook(py), py.with_suffix(".ipynb"), fmt="ipynb")
+
+
+if __name__ == "__main__":
+    if "--check" in sys.argv[1:]:
+        issues = problems()
+        print("\n".join(issues) or "chapters in sync")
+        sys.exit(1 if issues else 0)
+    sync()
+    print("chapters synced")
