@@ -76,7 +76,7 @@ def test_every_citation_resolves():
     keys = _bib_keys()
     sources = list((ROOT / "book").glob("*.md")) + CHAPTERS
     for path in sources:
-        for group in re.findall(r"\{cite[pt]?\}`([^`]+)`", path.read_text(encoding="utf-8")):
+        for group in re.findall(r"\{(?:foot)?cite(?::[pt])?\}`([^`]+)`", path.read_text(encoding="utf-8")):
             for key in group.split(","):
                 assert key.strip() in keys, f"{path.name}: unknown citation {key.strip()}"
 
@@ -91,4 +91,6 @@ def test_chapter_follows_the_template(chapter):
     solutions = re.findall(r"```\{solution\}", text)
     assert len(exercises) >= 2 and len(solutions) == len(exercises)
     assert text.count(":class: dropdown") >= len(solutions), "solutions are hidden"
-    assert "{cite" in text and "glue(" in text
+    references = text.split("## References", 1)[-1]
+    assert "{cite" in text and "{cite:t}" in references, "chapters cite and name their sources at the end"
+    assert "glue(" in text and "run_card(" in text, "numbers are glued; the run card states seed, profile, hardware"

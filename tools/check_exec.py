@@ -23,7 +23,7 @@ def execution_times(build: Path = ROOT / "_build") -> dict[str, tuple[float, boo
     with env_file.open("rb") as f:
         env = pickle.load(f)  # our own build artefact, written by Sphinx
     times = {}
-    for docname, meta in env.metadata.items():
+    for docname, meta in getattr(env, "nb_metadata", {}).items():  # myst-nb NbMetadataCollector
         data = meta.get("exec_data")
         if data:
             times[docname] = (float(data.get("runtime") or 0.0), bool(data.get("succeeded")))

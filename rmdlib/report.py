@@ -1,0 +1,59 @@
+"""Reporting a run inside the book: glued numbers and the run card.
+
+Every number in the book's prose is inserted from the run with :func:`glue`
+(``{glue:text}`name:.3f``` in the Markdown), never typed by hand. The run card
+states the seed, the profile and the hardware, as every chapter must.
+Used in every chapter.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+import torch
+
+from rmdlib.profile import Profile
+
+__all__ = ["glue", "hardware", "run_card"]
+
+
+def glue(name: str, value, *, display: bool = False, markdown: bool = False):
+    """Store ``value`` under ``name`` for the book (myst-nb); return it unchanged.
+
+    ``markdown=True`` stores a string as Markdown, for ``{glue:md}`` in the prose.
+
+    Outside a book build (Colab, plain Jupyter) myst-nb may be absent: then the
+    value is only returned, so chapters run anywhere without edits.
+    """
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        return value
+    if markdown:
+        from IPython.display import Markdown
+
+        _glue(name, Markdown(value), display=display)
+        return value
+    _glue(name, value, display=display)
+    return value
+
+
+def hardware(device: torch.device | None = None) -> str:
+    """A one-line description of the machine: GPU name, or CPU cores and architecture."""
+    if device is not None and device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cores} CPU cores ({platform.machine()}), {torch.get_num_threads()} torch threads"
+
+
+def run_card(profile: Profile) -> str:
+    """Markdown line with the profile, seed, hardware and library versions of this run."""
+    import transformers
+
+    return (
+        f"**Run:** profile `{profile.name}` ({profile.reason}), seed {profile.seed}, "
+        f"{hardware(profile.device)}; Python {sys.version.split()[0]}, torch {torch.__version__}, "
+        f"transformers {transformers.__version__}."
+    )

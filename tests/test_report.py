@@ -1,0 +1,30 @@
+"""rmdlib.report: glue returns its value; the run card names seed, profile and hardware."""
+
+from __future__ import annotations
+
+import builtins
+
+import torch
+
+from rmdlib.profile import setup
+from rmdlib.report import glue, hardware, run_card
+
+
+def test_glue_returns_the_value_without_myst_nb(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_myst(name, *args, **kwargs):
+        if name.startswith("myst_nb"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_myst)
+    assert glue("x", 0.25) == 0.25
+
+
+def test_run_card_states_profile_seed_and_hardware():
+    p = setup(seed=7, profile="offline", verbose=False)
+    card = run_card(p)
+    assert "profile `offline`" in card and "seed 7" in card
+    assert hardware(torch.device("cpu")) in card
+    assert f"torch {torch.__version__}" in card
