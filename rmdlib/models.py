@@ -1,0 +1,150 @@
+"""Encoders and token taggers: build, train with the book's loss, save, load, predict.
+
+A tagger is an encoder plus the *task adapter head*: dropout, then one linear
+layer D -> C applied to every token's final hidden state,
+
+    logits = W · dropout(h_t) + b,    h_t in R^D,  logits (B, T, C).
+
+Design choice: the tagger is the encoder architecture's own
+``AutoModelForTokenClassification`` class (``ElectraForTokenClassification``
+for ELECTRA, ``BertForTokenClassification`` for BERT), built from the encoder's
+config with the label maps (``id2label`` / ``label2id``) and with the encoder's
+weights copied in.  That stock class *is* encoder + head (``model.dropout``,
+``model.classifier``), so ``save_pretrained``, ``from_pretrained``, the Auto
+classes, pipelines and the Hub all work with no custom code and no
+``trust_remote_code``.  A home-made ``nn.Module`` would need its own config
+class and Auto registration first (chapter 8 shows how).
+
+Training never uses the Hugging Face model's internal loss: ``tagging_loss_fn``
+calls the model without labels and applies ``rmdlib.losses.token_cross_entropy``,
+the loss chapter 2 derives.  Checkpoints are safetensors only (the one format
+``save_pretrained`` writes in transformers 5; ``load_tagger`` refuses pickles).
+
+Shapes: B batch, T tokens, D hidden, C classes.  Used in chapters 4, 5 and 8.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from transformers import AutoModel, AutoModelForTokenClassification, ElectraConfig, ElectraModel, PreTrainedModel
+
+from rmdlib.losses import token_cross_entropy
+
+__all__ = ["build_encoder", "build_tagger", "load_tagger", "predict_logits", "tagging_loss_fn"]
+
+_INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")  # what the encoder reads from a batch
+
+
+def build_encoder(name_or_path: str | Path | None = None, *, vocab_size: int | None = None, hidden: int = 128,
+                  layers: int = 4, heads: int = 4, intermediate: int | None = None,
+                  embedding_size: int | None = None, max_position: int = 512, pad_token_id: int = 0,
+                  dropout: float = 0.1, revision: str | None = None,
+                  trust_remote_code: bool = False) -> PreTrainedModel:
+    """An encoder that maps input_ids (B, T) to hidden states (B, T, D).
+
+    With ``name_or_path`` (a Hub id or a local ``save_pretrained`` directory):
+    ``AutoModel.from_pretrained``; the size arguments are then unused and
+    remote code runs only if you pass ``trust_remote_code=True``.  Without it:
+    a fresh ``ElectraModel`` of the given size (intermediate defaults to
+    4 * hidden, embedding_size to hidden), initialised from the global torch RNG.
+    Used in chapters 4, 5 and 8.
+    """
+    if name_or_path is not None:
+        return AutoModel.from_pretrained(name_or_path, revision=revision, trust_remote_code=trust_remote_code)
+    if vocab_size is None:
+        raise ValueError("build_encoder: give a name_or_path or a vocab_size for a fresh encoder")
+    if hidden % heads:
+        raise ValueError(f"build_encoder: hidden size {hidden} is not divisible by {heads} attention heads")
+    config = ElectraConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
+                           num_attention_heads=heads, intermediate_size=intermediate or 4 * hidden,
+                           embedding_size=embedding_size or hidden, max_position_embeddings=max_position,
+                           pad_token_id=pad_token_id, hidden_dropout_prob=dropout,
+                           attention_probs_dropout_prob=dropout)
+    return ElectraModel(config)
+
+
+def build_tagger(encoder_or_path: PreTrainedModel | str | Path, labels: Sequence[str], *, dropout: float = 0.1,
+                 revision: str | None = None, trust_remote_code: bool = False) -> PreTrainedModel:
+    """Encoder + a fresh task adapter head (dropout, Linear D -> C) for the tags in ``labels``.
+
+    ``encoder_or_path`` is a model (any ``PreTrainedModel`` whose base model is
+    the encoder, e.g. an ``ElectraForPreTraining`` discriminator) or a name /
+    directory for ``build_encoder``.  The encoder's weights are copied exactly;
+    the head is newly initialised; ``labels[i]`` is class i.
+    Returns (B, T) ids -> ``.logits`` (B, T, C).  Used in chapters 4, 5 and 8.
+    """
+    labels = _check_labels(labels)
+    encoder = encoder_or_path
+    if not isinstance(encoder, PreTrainedModel):
+        encoder = build_encoder(encoder, revision=revision, trust_remote_code=trust_remote_code)
+    config = copy.deepcopy(encoder.config)
+    config.id2label = dict(enumerate(labels))  # num_labels is derived from id2label in transformers 5
+    config.label2id = {label: i for i, label in enumerate(labels)}
+    config.classifier_dropout = dropout  # read by the *ForTokenClassification heads of BERT, ELECTRA, RoBERTa
+    tagger = AutoModelForTokenClassification.from_config(config)
+    tagger.base_model.load_state_dict(encoder.base_model.state_dict())  # strict: every encoder tensor copied
+    if isinstance(getattr(tagger, "dropout", None), nn.Dropout):
+        tagger.dropout.p = dropout  # for architectures whose head reads another config field
+    return tagger.to(encoder.device)
+
+
+def load_tagger(path: str | Path, *, revision: str | None = None,
+                trust_remote_code: bool = False) -> PreTrainedModel:
+    """Load a tagger saved with ``model.save_pretrained(path)``: safetensors only, label maps from config.json.
+
+    Returns the model in eval mode (as ``from_pretrained`` does).  Used in chapters 4, 5 and 8.
+    """
+    return AutoModelForTokenClassification.from_pretrained(path, revision=revision, use_safetensors=True,
+                                                           trust_remote_code=trust_remote_code)
+
+
+def tagging_loss_fn(*, label_smoothing: float = 0.0) -> Callable[[nn.Module, dict[str, Tensor]], Tensor]:
+    """``loss_fn(model, batch)`` for ``rmdlib.train.fit``: token cross-entropy over labelled sub-tokens.
+
+    batch holds input_ids, attention_mask (B, T), optionally token_type_ids,
+    and labels (B, T) with ``IGNORE_INDEX`` where no tag is predicted (padding,
+    special tokens, non-first sub-tokens).  The model is called without labels,
+    so the loss is ``rmdlib.losses.token_cross_entropy`` (with label smoothing
+    eps if given), never the model's own.  Used in chapters 4, 5 and 6.
+    """
+    def loss_fn(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        logits = model(**_model_inputs(batch)).logits  # (B, T, C)
+        return token_cross_entropy(logits, batch["labels"], label_smoothing=label_smoothing)
+
+    return loss_fn
+
+
+def predict_logits(model: nn.Module, loader: Iterable[dict[str, Tensor]]) -> list[Tensor]:
+    """Logits (B, T, C) of every batch, in order, as fp32 CPU tensors.
+
+    Moves each batch to the model's device, runs in eval mode under
+    ``torch.no_grad`` and restores the previous mode.  Turning logits into one
+    tag per word is ``rmdlib.tokens.merge_windows``'s job.  Used in chapters 4, 5 and 8.
+    """
+    device, was_training = next(model.parameters()).device, model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return [model(**_model_inputs(batch, device)).logits.float().cpu() for batch in loader]
+    finally:
+        model.train(was_training)
+
+
+def _model_inputs(batch: dict[str, Any], device: torch.device | None = None) -> dict[str, Tensor]:
+    """The encoder's inputs from a batch (labels, word_ids, example_id stay out), on ``device``."""
+    if "input_ids" not in batch:
+        raise ValueError(f"a tagging batch needs input_ids; it has {sorted(batch)}")
+    return {k: batch[k] if device is None else batch[k].to(device) for k in _INPUT_KEYS if k in batch}
+
+
+def _check_labels(labels: Sequence[str]) -> list[str]:
+    labels = list(labels)
+    if not labels or len(set(labels)) != len(labels) or not all(isinstance(x, str) for x in labels):
+        raise ValueError(f"labels must be distinct strings, one per class; got {labels!r}")
+    return labels

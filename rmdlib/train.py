@@ -1,0 +1,532 @@
+"""One readable training loop: ``TrainConfig``, ``fit``, ``evaluate`` and ``History``.
+
+Every run of the course is ``fit(model, loss_fn, train_loader, ...)`` with a
+different ``loss_fn(model, batch) -> loss`` or ``(loss, logs)``: RTD pretraining,
+tagging, distillation and adversarial training are loss functions, not trainer
+subclasses.  The loop: AdamW with decay chosen by tensor rank, linear warm-up
+then linear decay, gradient accumulation and clipping, mixed precision on CUDA,
+evaluation with early stopping and best-state restore, checkpoint and resume.
+
+Resume is exact: a run interrupted after step k and resumed gives the same
+weights as one that never stopped.  Three things make that so.
+
+1. Data order.  Epoch e's order depends only on (``cfg.seed``, e): before each
+   epoch ``fit`` re-seeds every ``torch.Generator`` the loader holds (its own,
+   its sampler's, its batch sampler's) and calls ``set_epoch(e)`` where a sampler
+   has one.  A loader that shuffles without a generator gets one.  On resume
+   the current epoch is rebuilt and its consumed batches are drawn and dropped,
+   which costs loading them once but works for any sampler.
+2. Randomness.  The Python, NumPy, torch and CUDA RNGs (dropout) and
+   ``loss_fn.generator`` if the loss function exposes one (RTD masking) are
+   saved, and restored *after* the loader is repositioned.
+3. State.  Weights as safetensors (``save_model`` keeps tied tensors tied);
+   optimizer, scheduler, grad scaler, history and RNGs in a ``torch.save``d dict
+   read back with ``weights_only=True`` (NumPy's RNG state is stored as a
+   tensor so that no pickled NumPy object is needed).
+
+Used in chapters 3 to 9.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import random
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, load_model, save_file, save_model
+from torch import nn
+from torch.utils.data import RandomSampler
+from tqdm import tqdm
+
+__all__ = ["History", "TrainConfig", "TrainConfigError", "build_optimizer", "build_scheduler",
+           "evaluate", "fit", "lr_factor", "param_groups", "progress_enabled"]
+
+LossFn = Callable[[nn.Module, Any], "torch.Tensor | tuple[torch.Tensor, dict[str, float]]"]
+_STATE, _WEIGHTS, _BEST = "trainer_state.pt", "model.safetensors", "best.safetensors"
+_RESUMABLE_DIFFS = {"progress", "log_every", "checkpoint_dir", "checkpoint_every"}  # may change on resume
+
+
+class TrainConfigError(ValueError):
+    """A training configuration, loader or checkpoint that cannot work, and why."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a run except the model, the data and the loss.  Used in chapters 3 to 9."""
+
+    lr: float = 3e-4  # peak learning rate, reached at the end of warm-up
+    weight_decay: float = 0.01  # decoupled AdamW decay; only matrices (p.dim() >= 2) are decayed
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam moment decays (PyTorch's defaults)
+    epochs: int = 1  # passes over train_loader; ignored when max_steps is set
+    max_steps: int | None = None  # optimizer steps in all: fixes the compute budget, not the data
+    warmup_ratio: float = 0.1  # share of steps ramping lr up from 0, as in BERT and ELECTRA
+    warmup_steps: int | None = None  # absolute warm-up, overrides warmup_ratio
+    grad_clip: float | None = 1.0  # largest global gradient L2 norm; tames early spikes (None = off)
+    grad_accum: int = 1  # micro-batches per optimizer step: a big batch in small memory
+    amp: str = "auto"  # "auto" (bf16 if supported, else fp16 + GradScaler), "bf16", "fp16", "off"; CUDA only
+    eval_every: int | None = None  # optimizer steps between evaluations (None = once per epoch)
+    monitor: str = "loss"  # metric that picks the best state and drives early stopping ("loss", "f1", ...)
+    mode: str = "min"  # "min" for losses, "max" for scores
+    patience: int | None = None  # stop after this many evaluations without improvement (None = never)
+    restore_best: bool = True  # end with the best evaluated weights, not the last ones
+    checkpoint_dir: str | None = None  # where checkpoints go (None = none)
+    checkpoint_every: int | None = None  # optimizer steps between checkpoints (None = only the last)
+    seed: int = 0  # seeds each epoch's shuffle, so any epoch's order can be replayed
+    log_every: int = 10  # optimizer steps per History record (each record syncs the GPU once)
+    progress: bool | None = None  # tqdm bar; None = only on a terminal, RMD_PROGRESS=0/1 overrides
+
+    def __post_init__(self) -> None:
+        checks = {
+            "mode must be 'min' or 'max'": self.mode in ("min", "max"),
+            "amp must be 'auto', 'bf16', 'fp16' or 'off'": self.amp in ("auto", "bf16", "fp16", "off"),
+            "grad_accum, epochs and log_every must be >= 1": min(self.grad_accum, self.epochs, self.log_every) >= 1,
+            "warmup_ratio must be in [0, 1]": 0.0 <= self.warmup_ratio <= 1.0,
+            "max_steps, eval_every, checkpoint_every and patience must be >= 1 or None": all(
+                v is None or v >= 1 for v in (self.max_steps, self.eval_every, self.checkpoint_every, self.patience)),
+        }
+        for reason, ok in checks.items():
+            if not ok:
+                raise TrainConfigError(f"TrainConfig: {reason} (got {self})")
+
+    @property
+    def early_stopping(self) -> bool:
+        """Whether evaluations can end the run (patience is set)."""
+        return self.patience is not None
+
+    def total_steps(self, batches_per_epoch: int | None) -> int:
+        """Optimizer steps in the run: max_steps, or epochs * batches // grad_accum."""
+        if self.max_steps is not None:
+            return self.max_steps
+        if batches_per_epoch is None:
+            raise TrainConfigError("train_loader has no len(): set TrainConfig.max_steps")
+        return max(1, self.epochs * batches_per_epoch // self.grad_accum)
+
+    def warmup(self, total: int) -> int:
+        """Warm-up steps: warmup_steps, or round(warmup_ratio * total)."""
+        return self.warmup_steps if self.warmup_steps is not None else round(self.warmup_ratio * total)
+
+
+@dataclass
+class History:
+    """What a run recorded: ``train`` (one dict per log step) and ``evals`` (one per evaluation).
+
+    Train records hold step, epoch, loss (mean over the logged steps), lr (used
+    by that step), grad_norm (before clipping), tokens_per_s and the means of
+    the loss function's logs.  Eval records hold step and every metric.
+    Used in chapters 3 to 9.
+    """
+
+    monitor: str = "loss"
+    mode: str = "min"
+    config: dict[str, Any] = field(default_factory=dict)  # asdict(TrainConfig) of the run
+    train: list[dict[str, float]] = field(default_factory=list)
+    evals: list[dict[str, float]] = field(default_factory=list)
+    stopped_early: bool = False
+
+    @property
+    def best(self) -> tuple[int, float] | None:
+        """(step, value) of the first evaluation with the best ``monitor`` value; None before any."""
+        scored = [(e["step"], e[self.monitor]) for e in self.evals]
+        if not scored:
+            return None
+        pick = max if self.mode == "max" else min
+        return pick(scored, key=lambda sv: sv[1])  # max/min return the first of equal values
+
+    @property
+    def evals_since_best(self) -> int:
+        """Evaluations after the best one: early stopping compares this with ``patience``."""
+        best = self.best
+        return 0 if best is None else sum(e["step"] > best[0] for e in self.evals)
+
+    def to_frame(self) -> Any:
+        """One pandas DataFrame per step: train columns, and eval columns prefixed ``val_``."""
+        import pandas as pd
+
+        train = pd.DataFrame(self.train, columns=["step"] if not self.train else None)
+        evals = pd.DataFrame(self.evals, columns=["step"] if not self.evals else None)
+        evals = evals.rename(columns={k: f"val_{k}" for k in evals.columns if k != "step"})
+        return train.merge(evals, on="step", how="outer").sort_values("step").reset_index(drop=True)
+
+    def plot(self, ax: Any = None, keys: Iterable[str] = ("loss", "val_loss")) -> Any:
+        """Plot the ``keys`` columns of ``to_frame()`` against the step; returns the matplotlib Axes."""
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots()
+        frame = self.to_frame()
+        for key in keys:
+            if key in frame:
+                rows = frame[["step", key]].dropna()
+                ax.plot(rows["step"], rows[key], marker="o" if key.startswith("val_") else None, label=key)
+        ax.set_xlabel("optimizer step")
+        ax.legend()
+        return ax
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups chosen by tensor rank: matrices (p.dim() >= 2) decay, biases and norms do not.
+
+    Rank, not names: every weight matrix and embedding is decayed, every
+    vector (bias, LayerNorm gain) is not, whatever the model calls them.
+    Frozen parameters (requires_grad False) are left out.  Used in chapter 6.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW (Loshchilov & Hutter, 2019) over ``param_groups``; the fused kernel on CUDA."""
+    fused = True if _device(model).type == "cuda" else None  # None: PyTorch picks foreach on CPU
+    return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, fused=fused)
+
+
+def lr_factor(step: int, *, warmup: int, total: int) -> float:
+    """Multiplier of the peak lr at optimizer step s (0-based): linear warm-up, then linear decay to 0.
+
+        f(s) = s / W              for s < W
+        f(s) = (N - s) / (N - W)  otherwise,
+
+    the schedule of BERT and ELECTRA (and ``transformers.get_linear_schedule_with_warmup``).
+    Used in chapter 6.
+    """
+    if step < warmup:
+        return step / warmup
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, *, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """``LambdaLR`` with ``lr_factor``; call ``.step()`` once per optimizer step."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(lr_factor, warmup=warmup, total=total))
+
+
+def progress_enabled(setting: bool | None = None) -> bool:
+    """Show a progress bar?  An explicit setting wins, then RMD_PROGRESS=0/1, else only on a terminal.
+
+    A notebook build (and a notebook kernel) is not a terminal, so built pages get no bars.
+    """
+    if setting is not None:
+        return setting
+    env = os.environ.get("RMD_PROGRESS")
+    if env in ("0", "1"):
+        return env == "1"
+    return sys.stdout.isatty()
+
+
+def evaluate(model: nn.Module, loader: Iterable[Any], loss_fn: LossFn) -> dict[str, float]:
+    """Mean loss (and mean of each logged metric) over the batches of ``loader``, in eval mode.
+
+    The mean is over batches, each counting once.  Runs under ``torch.no_grad``
+    rather than ``inference_mode``: buffers that a model builds lazily inside
+    inference mode (rotary caches, say) cannot be used by autograd afterwards.
+    Restores the model's previous train/eval mode.  Used in chapters 3 to 9.
+    """
+    device, was_training = _device(model), model.training
+    sums: dict[str, float] = {}
+    n = 0
+    model.eval()
+    try:
+        with torch.no_grad():
+            for batch in loader:
+                loss, logs = _split(loss_fn(model, _to_device(batch, device)))
+                for key, value in {**logs, "loss": float(loss)}.items():
+                    sums[key] = sums.get(key, 0.0) + float(value)
+                n += 1
+    finally:
+        model.train(was_training)
+    if n == 0:
+        raise TrainConfigError("evaluate: the loader yielded no batches")
+    return {key: total / n for key, total in sums.items()}
+
+
+def fit(model: nn.Module, loss_fn: LossFn, train_loader: Iterable[Any], val_loader: Iterable[Any] | None = None,
+        cfg: TrainConfig = TrainConfig(), *, eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
+        resume: bool = False) -> History:
+    """Train ``model`` by minimising ``loss_fn(model, batch)``; return the History.
+
+    Batches are moved to the model's device.  Each optimizer step sees
+    ``grad_accum`` micro-batches.  Evaluations (``evaluate`` on ``val_loader``,
+    merged with ``eval_fn(model)``) run every ``eval_every`` steps and at the end.
+    With ``resume=True`` the latest checkpoint in ``cfg.checkpoint_dir`` (if any)
+    is continued.  ``fit`` owns the data order: it re-seeds the loader's
+    generators from ``cfg.seed`` every epoch (see the module docstring).
+    Dropout draws from the global torch RNG, which ``rmdlib.setup`` seeds.
+    Used in chapters 3 to 9.
+    """
+    device, n_batches = _device(model), _len_or_none(train_loader)
+    total = cfg.total_steps(n_batches)
+    eval_every = cfg.eval_every or (max(1, n_batches // cfg.grad_accum) if n_batches else total)
+    optimizer = build_optimizer(model, cfg)
+    scheduler = build_scheduler(optimizer, warmup=cfg.warmup(total), total=total)
+    dtype, scaler = _amp(device, cfg.amp)
+    run = _Run(History(cfg.monitor, cfg.mode, config=asdict(cfg)))
+    rng = _restore(run, cfg, model, optimizer, scheduler, scaler) if resume else None
+    batches = _Batches(train_loader, cfg.seed, run.epoch, run.consumed)
+    if rng is not None:
+        _set_rng(rng, loss_fn)  # after repositioning the loader, which may itself draw random numbers
+    model.train()
+    bar = tqdm(total=total, initial=run.step, disable=not progress_enabled(cfg.progress), desc="fit")
+    meter = _Meter()
+    while run.step < total and not run.history.stopped_early:
+        lr = scheduler.get_last_lr()[0]  # the lr this step uses
+        for _ in range(cfg.grad_accum):
+            batch = next(batches)
+            meter.tokens += _count_tokens(batch)
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                loss, logs = _split(loss_fn(model, _to_device(batch, device)))
+            # 1/k per micro-batch: k mean losses of equal-size micro-batches add up to the big batch's mean
+            scaler.scale(loss / cfg.grad_accum).backward()
+            meter.add(loss.detach(), logs)
+        grad_norm = _optimizer_step(model, optimizer, scheduler, scaler, cfg.grad_clip)
+        run.step, run.epoch, run.consumed = run.step + 1, batches.epoch, batches.consumed
+        bar.update()
+        if (run.step % eval_every == 0 or run.step == total) and (val_loader is not None or eval_fn is not None):
+            with meter.paused():  # evaluation does not count towards tokens/s
+                _evaluate_and_track(run, model, loss_fn, val_loader, eval_fn, cfg)
+        if run.step % cfg.log_every == 0 or run.step == total or run.history.stopped_early:
+            run.history.train.append(meter.record(run.step, run.epoch, lr, grad_norm))
+            bar.set_postfix(loss=f"{run.history.train[-1]['loss']:.4f}")
+        if cfg.checkpoint_dir and (run.step == total or run.history.stopped_early
+                                   or (cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0)):
+            with meter.paused():
+                _save_checkpoint(Path(cfg.checkpoint_dir), run, cfg, model, optimizer, scheduler, scaler, loss_fn)
+    bar.close()
+    if cfg.restore_best and run.best_state is not None:
+        model.load_state_dict(run.best_state)
+    return run.history
+
+
+@dataclass
+class _Run:
+    """Where a run stands: optimizer steps done, position in the data, the history and the best weights."""
+
+    history: History
+    step: int = 0
+    epoch: int = 0
+    consumed: int = 0  # batches of the current epoch already used
+    best_state: dict[str, torch.Tensor] | None = None  # CPU copy of the best evaluated state_dict
+
+
+class _Batches:
+    """Endless stream of training batches; epoch e is ordered by a generator seeded from (seed, e)."""
+
+    def __init__(self, loader: Iterable[Any], seed: int, epoch: int = 0, consumed: int = 0) -> None:
+        self.loader, self.seed, self.epoch, self.consumed = loader, seed, epoch, consumed
+        self._it = self._start_epoch()
+        for _ in range(consumed):  # replay the part of this epoch a resumed run already used
+            next(self._it)
+
+    def _start_epoch(self) -> Iterator[Any]:
+        epoch_seed = np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0]  # seed 1 != epoch 1
+        _seed_loader(self.loader, int(epoch_seed), self.epoch)
+        return iter(self.loader)
+
+    def __next__(self) -> Any:
+        try:
+            batch = next(self._it)
+        except StopIteration:
+            if self.consumed == 0:
+                raise TrainConfigError("train_loader yielded no batches (a one-shot iterator cannot be "
+                                       "read twice: pass a DataLoader or a list)") from None
+            self.epoch, self.consumed = self.epoch + 1, 0
+            self._it = self._start_epoch()
+            batch = next(self._it)
+        self.consumed += 1
+        return batch
+
+
+def _seed_loader(loader: Any, seed: int, epoch: int) -> None:
+    """Re-seed every torch.Generator of a DataLoader (and its samplers) and call set_epoch where defined."""
+    sampler, batch_sampler = getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)
+    if isinstance(sampler, RandomSampler) and sampler.generator is None:
+        sampler.generator = torch.Generator()  # else it draws its order from the global RNG at epoch start
+    owners = (loader, sampler, batch_sampler, getattr(batch_sampler, "sampler", None))
+    generators = {id(g): g for o in owners if isinstance(g := getattr(o, "generator", None), torch.Generator)}
+    for g in generators.values():
+        g.manual_seed(seed)
+    for s in {id(s): s for s in (sampler, batch_sampler) if hasattr(s, "set_epoch")}.values():
+        s.set_epoch(epoch)
+
+
+class _Meter:
+    """Sums between two History records: loss on the device (one sync per record), logs, tokens, time."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.loss, self.n, self.tokens, self.t0 = 0.0, 0, 0, time.perf_counter()
+        self.logs: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.t0 += time.perf_counter() - start
+
+    def add(self, loss: torch.Tensor, logs: dict[str, float]) -> None:
+        self.loss, self.n = self.loss + loss.float(), self.n + 1
+        for key, value in logs.items():
+            self.logs[key] = self.logs.get(key, 0.0) + float(value)
+
+    def record(self, step: int, epoch: int, lr: float, grad_norm: torch.Tensor | None) -> dict[str, float]:
+        loss = float(self.loss) / self.n  # waits for the device, so the time below is honest
+        seconds = time.perf_counter() - self.t0
+        rec = {k: v / self.n for k, v in self.logs.items()}
+        rec.update(step=step, epoch=epoch, loss=loss, lr=lr,
+                   grad_norm=float("nan") if grad_norm is None else float(grad_norm),
+                   tokens_per_s=self.tokens / seconds if seconds > 0 else float("nan"))
+        self.reset()
+        return rec
+
+
+def _optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any,
+                    grad_clip: float | None) -> torch.Tensor | None:
+    """Unscale, clip, step, advance the schedule, clear gradients; return the pre-clip gradient norm."""
+    scaler.unscale_(optimizer)  # clip the true gradients, not the fp16-scaled ones
+    grad_norm = nn.utils.clip_grad_norm_(model.parameters(), grad_clip) if grad_clip else None
+    scaler.step(optimizer)  # skips the step if fp16 gradients overflowed
+    scaler.update()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return grad_norm
+
+
+def _evaluate_and_track(run: _Run, model: nn.Module, loss_fn: LossFn, val_loader: Any, eval_fn: Any,
+                        cfg: TrainConfig) -> None:
+    """Evaluate, append the record, keep a CPU copy of the best weights, decide early stopping."""
+    metrics = evaluate(model, val_loader, loss_fn) if val_loader is not None else {}
+    if eval_fn is not None:
+        model.eval()
+        with torch.no_grad():
+            metrics.update({k: float(v) for k, v in eval_fn(model).items()})
+        model.train()
+    if cfg.monitor not in metrics:
+        raise TrainConfigError(f"monitor {cfg.monitor!r} is not among the eval metrics {sorted(metrics)}")
+    run.history.evals.append({"step": run.step, **metrics})
+    if run.history.best[0] == run.step:
+        run.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    run.history.stopped_early = cfg.early_stopping and run.history.evals_since_best >= cfg.patience
+
+
+def _save_checkpoint(root: Path, run: _Run, cfg: TrainConfig, model: nn.Module, optimizer: Any, scheduler: Any,
+                     scaler: Any, loss_fn: LossFn) -> None:
+    """Write ``root/step-NNNNNNN`` atomically (a temporary directory renamed), then drop older ones."""
+    final, tmp = root / f"step-{run.step:07d}", root / f".tmp-step-{run.step:07d}"
+    tmp.mkdir(parents=True, exist_ok=True)
+    save_model(model, str(tmp / _WEIGHTS), force_contiguous=True)  # keeps tied (shared) tensors tied
+    if run.best_state is not None:
+        save_file(run.best_state, str(tmp / _BEST))  # copies, so nothing shared
+    state = {"step": run.step, "epoch": run.epoch, "consumed": run.consumed, "config": asdict(cfg),
+             "history": asdict(run.history), "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": _get_rng(loss_fn)}
+    torch.save(state, tmp / _STATE)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    for old in root.glob("step-*"):
+        if old != final:
+            shutil.rmtree(old)
+
+
+def _restore(run: _Run, cfg: TrainConfig, model: nn.Module, optimizer: Any, scheduler: Any,
+             scaler: Any) -> dict[str, Any] | None:
+    """Load the latest checkpoint into run, model, optimizer, scheduler and scaler; return its RNG states."""
+    if cfg.checkpoint_dir is None:
+        raise TrainConfigError("resume=True needs TrainConfig.checkpoint_dir")
+    done = sorted(Path(cfg.checkpoint_dir).glob("step-*/" + _STATE))
+    if not done:
+        return None  # nothing saved yet: start from scratch
+    path = done[-1].parent
+    state = torch.load(path / _STATE, map_location="cpu", weights_only=True)
+    diffs = {k for k, v in asdict(cfg).items() if state["config"].get(k) != v} - _RESUMABLE_DIFFS
+    if diffs:
+        raise TrainConfigError(f"{path}: saved with different {sorted(diffs)}; use a new checkpoint_dir")
+    load_model(model, str(path / _WEIGHTS), device=str(_device(model)))
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    run.history = History(**state["history"])
+    run.step, run.epoch, run.consumed = state["step"], state["epoch"], state["consumed"]
+    if (path / _BEST).exists():
+        run.best_state = load_file(str(path / _BEST))
+    return state["rng"]
+
+
+def _get_rng(loss_fn: LossFn) -> dict[str, Any]:
+    """Every RNG state as tensors and plain Python values, so ``weights_only=True`` can read it back."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    generator = getattr(loss_fn, "generator", None)
+    return {"python": random.getstate(),
+            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],  # no pickled ndarray
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "loss_fn": generator.get_state() if isinstance(generator, torch.Generator) else None}
+
+
+def _set_rng(rng: dict[str, Any], loss_fn: LossFn) -> None:
+    random.setstate(rng["python"])
+    name, keys, pos, has_gauss, gauss = rng["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"]:
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    if rng["loss_fn"] is not None:
+        loss_fn.generator.set_state(rng["loss_fn"])  # type: ignore[attr-defined]
+
+
+def _amp(device: torch.device, amp: str) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
+    """Autocast dtype (None = full precision) and a GradScaler that is only active for fp16."""
+    dtype = None
+    if device.type == "cuda" and amp != "off":
+        bf16 = amp == "bf16" or (amp == "auto" and torch.cuda.is_bf16_supported())
+        dtype = torch.bfloat16 if bf16 else torch.float16  # bf16 has fp32's range: no loss scaling needed
+    return dtype, torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+
+def _split(out: Any) -> tuple[torch.Tensor, dict[str, float]]:
+    return (out[0], out[1]) if isinstance(out, tuple) else (out, {})
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    """Move the tensors of a batch (a tensor, or a mapping, list or tuple of them) to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, Mapping):  # dict, or transformers.BatchEncoding (not a dict subclass)
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        moved = [_to_device(v, device) for v in batch]
+        return type(batch)(*moved) if hasattr(batch, "_fields") else type(batch)(moved)  # namedtuple or not
+    return batch
+
+
+def _count_tokens(batch: Any) -> int:
+    """Real tokens in a batch: the ones of attention_mask, else the size of input_ids, else 0."""
+    if isinstance(batch, Mapping) and "attention_mask" in batch:
+        return int(batch["attention_mask"].sum())
+    if isinstance(batch, Mapping) and "input_ids" in batch:
+        return batch["input_ids"].numel()
+    return 0
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _len_or_none(loader: Any) -> int | None:
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+

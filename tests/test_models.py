@@ -1,0 +1,147 @@
+"""Tests of rmdlib.models: encoder building, the tagger's weights and head, save/load, the tagging loss."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import (AutoModelForTokenClassification, ElectraForPreTraining, ElectraForTokenClassification,
+                          ElectraModel)
+
+from rmdlib.losses import IGNORE_INDEX
+from rmdlib.models import build_encoder, build_tagger, load_tagger, predict_logits, tagging_loss_fn
+
+LABELS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
+VOCAB, HIDDEN = 40, 16
+
+
+@pytest.fixture()
+def encoder() -> ElectraModel:
+    torch.manual_seed(0)
+    return build_encoder(vocab_size=VOCAB, hidden=HIDDEN, layers=1, heads=2, max_position=32)
+
+
+def make_batch(b: int = 3, t: int = 7, seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, VOCAB, (b, t), generator=g)
+    mask = torch.ones(b, t, dtype=torch.long)
+    mask[0, -2:] = 0  # one padded row
+    labels = torch.randint(0, len(LABELS), (b, t), generator=g)
+    labels[mask == 0] = IGNORE_INDEX
+    labels[:, 0] = IGNORE_INDEX  # [CLS]
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def test_fresh_encoder_has_the_requested_size(encoder) -> None:
+    assert isinstance(encoder, ElectraModel)
+    c = encoder.config
+    assert (c.vocab_size, c.hidden_size, c.num_hidden_layers, c.num_attention_heads) == (VOCAB, HIDDEN, 1, 2)
+    assert (c.intermediate_size, c.embedding_size) == (4 * HIDDEN, HIDDEN)
+    out = encoder(input_ids=make_batch()["input_ids"]).last_hidden_state
+    assert out.shape == (3, 7, HIDDEN)
+    with pytest.raises(ValueError, match="vocab_size"):
+        build_encoder()
+    with pytest.raises(ValueError, match="divisible"):
+        build_encoder(vocab_size=10, hidden=10, heads=4)
+
+
+def test_encoder_from_a_local_directory_never_trusts_remote_code(encoder, tmp_path, monkeypatch) -> None:
+    encoder.save_pretrained(tmp_path)
+    loaded = build_encoder(tmp_path)
+    assert type(loaded) is ElectraModel
+    for name, value in encoder.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), name
+    seen = {}
+    monkeypatch.setattr("transformers.AutoModel.from_pretrained", lambda *a, **kw: seen.update(kw))
+    monkeypatch.setattr("rmdlib.models.AutoModel.from_pretrained", lambda *a, **kw: seen.update(kw))
+    build_encoder("some/hub-id", revision="abc123")
+    assert seen == {"revision": "abc123", "trust_remote_code": False}
+
+
+def test_tagger_copies_the_encoder_exactly_and_adds_a_fresh_head(encoder, tmp_path) -> None:
+    encoder.save_pretrained(tmp_path)
+    discriminator = ElectraForPreTraining(encoder.config)  # what chapter 3's pretraining hands over
+    discriminator.electra.load_state_dict(encoder.state_dict())
+    for source in (encoder, str(tmp_path), discriminator):
+        tagger = build_tagger(source, LABELS, dropout=0.2)
+        assert isinstance(tagger, ElectraForTokenClassification)
+        body = tagger.electra.state_dict()
+        assert body.keys() == encoder.state_dict().keys()
+        for name, value in encoder.state_dict().items():
+            assert torch.equal(body[name], value), name
+        assert tagger.classifier.weight.shape == (len(LABELS), HIDDEN)  # the head: Linear D -> C
+        assert torch.equal(tagger.classifier.bias, torch.zeros(len(LABELS)))  # freshly initialised
+        std = tagger.classifier.weight.std().item()
+        assert 0.3 * tagger.config.initializer_range < std < 3 * tagger.config.initializer_range
+        assert tagger.dropout.p == 0.2 and tagger.config.classifier_dropout == 0.2
+        assert tagger.config.id2label == dict(enumerate(LABELS))
+        assert tagger.config.label2id == {label: i for i, label in enumerate(LABELS)}
+    word = tagger.electra.embeddings.word_embeddings.weight
+    assert word.data_ptr() != encoder.embeddings.word_embeddings.weight.data_ptr()  # a copy, not shared
+
+
+def test_tagger_rejects_bad_label_lists(encoder) -> None:
+    for bad in ([], ["O", "O"], ["O", 1]):
+        with pytest.raises(ValueError, match="distinct"):
+            build_tagger(encoder, bad)
+
+
+def test_head_output_shape_and_predict_logits(encoder) -> None:
+    tagger = build_tagger(encoder, LABELS)
+    batches = [make_batch(3, 7, 0), make_batch(2, 4, 1)]
+    tagger.train()
+    logits = predict_logits(tagger, batches)
+    assert [tuple(x.shape) for x in logits] == [(3, 7, len(LABELS)), (2, 4, len(LABELS))]  # (B, T, C)
+    assert tagger.training  # mode restored
+    tagger.eval()
+    direct = tagger(input_ids=batches[1]["input_ids"], attention_mask=batches[1]["attention_mask"]).logits
+    torch.testing.assert_close(logits[1], direct)
+    assert all(x.device.type == "cpu" and x.dtype == torch.float32 for x in logits)
+
+
+def test_save_and_load_round_trip(encoder, tmp_path) -> None:
+    tagger = build_tagger(encoder, LABELS).eval()
+    tagger.save_pretrained(tmp_path)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert "model.safetensors" in names and not any(n.endswith((".bin", ".pt", ".pth")) for n in names)
+    batch = make_batch()
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask")}
+    expected = tagger(**inputs).logits
+    for loaded in (load_tagger(tmp_path), AutoModelForTokenClassification.from_pretrained(tmp_path)):
+        assert isinstance(loaded, ElectraForTokenClassification)
+        assert loaded.config.id2label == dict(enumerate(LABELS))
+        assert loaded.config.label2id == tagger.config.label2id
+        torch.testing.assert_close(loaded.eval()(**inputs).logits, expected)
+
+
+def test_load_tagger_refuses_pickled_weights(encoder, tmp_path) -> None:
+    tagger = build_tagger(encoder, LABELS)
+    tagger.config.save_pretrained(tmp_path)
+    torch.save(tagger.state_dict(), tmp_path / "pytorch_model.bin")
+    with pytest.raises(OSError, match="model.safetensors"):
+        load_tagger(tmp_path)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_tagging_loss_is_cross_entropy_over_labelled_tokens(encoder, smoothing) -> None:
+    tagger = build_tagger(encoder, LABELS).eval()  # no dropout: the two forward passes agree
+    batch = make_batch()
+    loss = tagging_loss_fn(label_smoothing=smoothing)(tagger, batch)
+    logits = tagger(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    expected = F.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE_INDEX,
+                               label_smoothing=smoothing)
+    torch.testing.assert_close(loss, expected)
+    hf_loss = tagger(**batch).loss  # the model's own loss agrees without smoothing, but is never used
+    if smoothing == 0.0:
+        torch.testing.assert_close(loss, hf_loss)
+
+
+def test_a_tagger_learns_a_toy_tagging_task(encoder) -> None:
+    from rmdlib.train import TrainConfig, fit
+
+    batch = make_batch(4, 6, 3)
+    batch["labels"] = torch.where(batch["labels"] == IGNORE_INDEX, batch["labels"], batch["input_ids"] % len(LABELS))
+    tagger = build_tagger(encoder, LABELS, dropout=0.0)
+    cfg = TrainConfig(lr=1e-2, max_steps=60, warmup_steps=0, log_every=1, progress=False)
+    history = fit(tagger, tagging_loss_fn(), [batch], cfg=cfg)
+    assert history.train[-1]["loss"] < 0.1 * history.train[0]["loss"]

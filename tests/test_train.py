@@ -1,0 +1,372 @@
+"""Tests of rmdlib.train: the loop's numbers against closed forms and against itself uninterrupted."""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import asdict
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from rmdlib.train import (History, TrainConfig, TrainConfigError, _Batches, _count_tokens, _to_device,
+                          build_optimizer, build_scheduler, evaluate, fit, lr_factor, param_groups, progress_enabled)
+
+V, D, T = 11, 8, 5  # vocabulary, hidden width, tokens per example of the toy task
+
+
+class TiedTagger(nn.Module):
+    """Embedding -> dropout -> LayerNorm -> Linear tied to the embedding: matrices, vectors, a tie, randomness."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(V, D)
+        self.drop = nn.Dropout(0.3)
+        self.norm = nn.LayerNorm(D)
+        self.out = nn.Linear(D, V)
+        self.out.weight = self.emb.weight  # tied: one tensor under two names
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.out(self.norm(self.drop(self.emb(input_ids))))  # (B, T, V)
+
+
+def toy_examples(n: int, seed: int) -> list[dict[str, torch.Tensor]]:
+    """Label of token x is (3x + 1) mod V; attention_mask has a few padded positions."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, V, (n, T), generator=g)
+    mask = (torch.rand(n, T, generator=g) > 0.2).long()
+    return [{"input_ids": i, "attention_mask": m, "labels": (3 * i + 1) % V} for i, m in zip(ids, mask)]
+
+
+def toy_batch(n: int = 4) -> dict[str, torch.Tensor]:
+    return {k: torch.stack([e[k] for e in toy_examples(n, 0)]) for k in ("input_ids", "attention_mask", "labels")}
+
+
+def tagging_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    logits = model(batch["input_ids"])  # (B, T, V)
+    loss = F.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten())
+    return loss, {"acc": (logits.argmax(-1) == batch["labels"]).float().mean().item()}
+
+
+def test_fit_overfits_one_batch() -> None:
+    torch.manual_seed(0)
+    model = nn.Linear(16, 4)
+    x, y = torch.randn(8, 16), torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
+    loss_fn = lambda m, b: F.cross_entropy(m(b[0]), b[1])  # noqa: E731
+    start = loss_fn(model, (x, y)).item()
+    cfg = TrainConfig(lr=0.1, weight_decay=0.0, max_steps=60, warmup_steps=0, log_every=1, progress=False)
+    history = fit(model, loss_fn, [(x, y)], cfg=cfg)
+    first, last = history.train[0]["loss"], history.train[-1]["loss"]
+    assert first == pytest.approx(start)  # the first record is the untrained model's loss
+    assert last < 0.1 * first
+    assert [r["step"] for r in history.train] == list(range(1, 61))
+
+
+def test_weight_decay_is_chosen_by_tensor_rank() -> None:
+    model = TiedTagger()
+    model.frozen = nn.Parameter(torch.zeros(3, 3), requires_grad=False)
+    groups = build_optimizer(model, TrainConfig(weight_decay=0.1)).param_groups
+    decayed = {id(p) for g in groups if g["weight_decay"] == 0.1 for p in g["params"]}
+    plain = {id(p) for g in groups if g["weight_decay"] == 0.0 for p in g["params"]}
+    assert decayed == {id(model.emb.weight)}  # the tied matrix, once
+    assert plain == {id(model.norm.weight), id(model.norm.bias), id(model.out.bias)}
+    assert len(groups) == 2 and all(p.dim() >= 2 for p in groups[0]["params"])
+
+
+def test_only_vector_group_when_no_matrices() -> None:
+    norm = nn.LayerNorm(4)
+    groups = param_groups(norm, 0.1)
+    assert len(groups) == 1 and groups[0]["weight_decay"] == 0.0
+    assert [id(p) for p in groups[0]["params"]] == [id(norm.weight), id(norm.bias)]
+
+
+def test_lr_schedule_matches_closed_form_and_transformers() -> None:
+    from transformers import get_linear_schedule_with_warmup
+
+    peak, warmup, total = 0.5, 3, 10
+    ours = build_scheduler(torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=peak), warmup=warmup, total=total)
+    ref_opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=peak)
+    ref = get_linear_schedule_with_warmup(ref_opt, num_warmup_steps=warmup, num_training_steps=total)
+    lrs, ref_lrs = [], []
+    for _ in range(total):
+        lrs.append(ours.get_last_lr()[0])
+        ref_lrs.append(ref.get_last_lr()[0])
+        ours.optimizer.step(), ours.step(), ref_opt.step(), ref.step()
+    assert lrs[0] == 0.0  # step 0: start of warm-up
+    assert lrs[warmup] == peak  # end of warm-up: the peak
+    assert lrs[-1] == pytest.approx(peak * 1 / (total - warmup))  # last step: one step before 0
+    assert lrs[1] == pytest.approx(peak / warmup)
+    assert lrs == pytest.approx(ref_lrs)
+    assert lr_factor(total, warmup=warmup, total=total) == 0.0
+
+
+def test_fit_logs_the_lr_each_step_used() -> None:
+    torch.manual_seed(0)
+    cfg = TrainConfig(lr=0.1, max_steps=8, warmup_ratio=0.25, log_every=1, progress=False)
+    batch = toy_batch()
+    history = fit(TiedTagger(), tagging_loss, [batch], cfg=cfg)
+    assert cfg.warmup(8) == 2 and history.config == asdict(cfg)
+    assert [r["lr"] for r in history.train] == pytest.approx([0.1 * lr_factor(s, warmup=2, total=8) for s in range(8)])
+    assert all(0.0 <= r["acc"] <= 1.0 for r in history.train)  # the loss function's logs are recorded
+    assert history.train[0]["tokens_per_s"] > 0
+
+
+def test_count_tokens_uses_attention_mask() -> None:
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
+    assert _count_tokens({"input_ids": torch.zeros(2, 3), "attention_mask": mask}) == 3
+    assert _count_tokens({"input_ids": torch.zeros(2, 3)}) == 6
+    assert _count_tokens((torch.zeros(2, 3), torch.zeros(2))) == 0
+
+
+class ShuffledBatches(torch.utils.data.Sampler):
+    """A batch sampler with its own generator, like rmdlib.tokens.LengthGroupedBatchSampler."""
+
+    def __init__(self, n: int, size: int, generator: torch.Generator) -> None:
+        self.n, self.size, self.generator = n, size, generator
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=self.generator).tolist()
+        return iter([order[i:i + self.size] for i in range(0, self.n, self.size)])
+
+    def __len__(self) -> int:
+        return -(-self.n // self.size)
+
+
+def test_epoch_order_depends_only_on_seed_and_epoch() -> None:
+    def loader() -> DataLoader:
+        return DataLoader(list(range(12)), batch_sampler=ShuffledBatches(12, 4, torch.Generator().manual_seed(99)))
+
+    def take(stream: _Batches, n: int) -> list[list[int]]:
+        return [next(stream).tolist() for _ in range(n)]
+
+    straight = take(_Batches(loader(), seed=5), 9)  # epochs 0, 1 and 2, three batches each
+    assert sorted(sum(straight[3:6], [])) == list(range(12))  # each epoch is a permutation
+    assert straight[:3] != straight[3:6] != straight[6:]  # and a different one
+    resumed = _Batches(loader(), seed=5, epoch=1, consumed=2)  # a fresh loader, positioned mid-epoch 1
+    assert take(resumed, 4) == straight[5:9]
+    assert take(_Batches(loader(), seed=6), 3) != straight[:3]  # the seed decides the order
+
+
+def test_to_device_keeps_the_batch_structure() -> None:
+    from collections import namedtuple
+
+    from transformers import BatchEncoding
+
+    pair = namedtuple("Pair", "x y")
+    moved = _to_device({"a": pair(torch.ones(1), [1, None]), "b": BatchEncoding({"ids": torch.zeros(2)})}, "cpu")
+    assert isinstance(moved["a"], pair) and moved["a"].y == [1, None] and torch.equal(moved["b"]["ids"], torch.zeros(2))
+
+
+def test_grad_accumulation_equals_one_big_batch() -> None:
+    x, y = torch.randn(8, 6, generator=torch.Generator().manual_seed(1)), torch.randn(8, 1)
+    loss_fn = lambda m, b: F.mse_loss(m(b[0]), b[1])  # noqa: E731  a mean over the batch
+    cfg = TrainConfig(lr=0.1, weight_decay=0.1, max_steps=1, warmup_steps=0, grad_clip=None, progress=False)
+    torch.manual_seed(0)
+    big = nn.Linear(6, 1)
+    small = nn.Linear(6, 1)
+    small.load_state_dict(big.state_dict())
+    fit(big, loss_fn, [(x, y)], cfg=cfg)
+    micro = [(x[i:i + 2], y[i:i + 2]) for i in range(0, 8, 2)]
+    fit(small, loss_fn, micro, cfg=TrainConfig(**{**cfg.__dict__, "grad_accum": 4}))
+    assert not torch.equal(big.weight, small.weight.new_zeros(1, 6))
+    torch.testing.assert_close(small.weight, big.weight, rtol=0, atol=1e-6)
+    torch.testing.assert_close(small.bias, big.bias, rtol=0, atol=1e-6)
+
+
+def test_loss_scaling_does_not_change_the_update(monkeypatch) -> None:
+    """The fp16 path (GradScaler) unscales before clipping, so clipped updates equal the unscaled ones."""
+    import rmdlib.train as train
+
+    x, y = torch.randn(8, 6, generator=torch.Generator().manual_seed(2)), torch.randn(8, 1)
+    loss_fn = lambda m, b: F.mse_loss(m(b[0]), b[1])  # noqa: E731
+    cfg = TrainConfig(lr=0.1, max_steps=5, warmup_steps=0, grad_clip=0.05, progress=False)  # clipping is active
+    torch.manual_seed(0)
+    plain, scaled = nn.Linear(6, 1), nn.Linear(6, 1)
+    scaled.load_state_dict(plain.state_dict())
+    history = fit(plain, loss_fn, [(x, y)], cfg=cfg)
+    assert all(r["grad_norm"] > 0.05 for r in history.train)
+    monkeypatch.setattr(train, "_amp", lambda device, amp: (None, torch.amp.GradScaler("cpu", init_scale=2.0**10)))
+    fit(scaled, loss_fn, [(x, y)], cfg=cfg)
+    torch.testing.assert_close(scaled.weight, plain.weight, rtol=0, atol=1e-6)
+
+
+def test_no_mixed_precision_on_cpu() -> None:
+    from rmdlib.train import _amp
+
+    for amp in ("auto", "bf16", "fp16", "off"):
+        dtype, scaler = _amp(torch.device("cpu"), amp)
+        assert dtype is None and not scaler.is_enabled()
+
+
+class Crash(Exception):
+    pass
+
+
+def _resume_setup(tmp_path, crash_after: int | None):
+    """A shuffled DataLoader, dropout, a noisy loss with its own generator, evals; crash after n micro-batches."""
+    noise = torch.Generator().manual_seed(7)
+    calls = {"n": 0}
+
+    def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        if model.training:
+            calls["n"] += 1
+            if crash_after is not None and calls["n"] > crash_after:
+                raise Crash
+        loss, logs = tagging_loss(model, batch)
+        return loss + 0.01 * torch.randn((), generator=noise), logs
+
+    loss_fn.generator = noise  # fit saves and restores it
+    loader = DataLoader(toy_examples(24, 0), batch_size=4, shuffle=True)  # no generator: fit gives one
+    val = DataLoader(toy_examples(8, 1), batch_size=4)
+    cfg = TrainConfig(lr=0.05, max_steps=10, grad_accum=2, eval_every=2, checkpoint_every=2, log_every=2,
+                      checkpoint_dir=str(tmp_path), restore_best=False, seed=3, progress=False)
+    return loss_fn, loader, val, cfg
+
+
+def test_resume_equals_uninterrupted_run(tmp_path) -> None:
+    torch.manual_seed(0)
+    straight = TiedTagger()
+    loss_fn, loader, val, cfg = _resume_setup(tmp_path / "a", None)
+    h_straight = fit(straight, loss_fn, loader, val, cfg)
+
+    torch.manual_seed(0)
+    crashed = TiedTagger()
+    loss_fn, loader, val, cfg = _resume_setup(tmp_path / "b", crash_after=11)  # dies in step 6 (3 steps/epoch)
+    with pytest.raises(Crash):
+        fit(crashed, loss_fn, loader, val, cfg)
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["step-0000004"]  # epoch 1, 2 of 6 batches used
+
+    torch.manual_seed(123)  # a different init and RNG state: everything must come from the checkpoint
+    resumed = TiedTagger()
+    loss_fn, loader, val, cfg = _resume_setup(tmp_path / "b", None)
+    h_resumed = fit(resumed, loss_fn, loader, val, cfg, resume=True)
+
+    assert resumed.out.weight is resumed.emb.weight  # the tie survived loading
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-6, msg=name)
+    assert [r["loss"] for r in h_resumed.train] == pytest.approx([r["loss"] for r in h_straight.train], abs=1e-6)
+    assert len(h_resumed.evals) == len(h_straight.evals) == 5
+    for e_straight, e_resumed in zip(h_straight.evals, h_resumed.evals):
+        assert e_resumed == pytest.approx(e_straight, abs=1e-6)
+
+
+def test_resume_refuses_a_changed_config_and_starts_fresh_without_checkpoint(tmp_path) -> None:
+    batch = toy_batch()
+    cfg = TrainConfig(max_steps=2, checkpoint_dir=str(tmp_path), progress=False)
+    torch.manual_seed(0)
+    fresh = fit(TiedTagger(), tagging_loss, [batch], cfg=cfg, resume=True)  # nothing saved yet: from scratch
+    torch.manual_seed(0)
+    plain = fit(TiedTagger(), tagging_loss, [batch], cfg=TrainConfig(max_steps=2, progress=False))
+    assert [r["loss"] for r in fresh.train] == [r["loss"] for r in plain.train]
+    with pytest.raises(TrainConfigError, match="lr"):
+        fit(TiedTagger(), tagging_loss, [batch], cfg=TrainConfig(**{**cfg.__dict__, "lr": 1.0}), resume=True)
+
+
+def test_early_stopping_stops_after_patience_and_restores_best() -> None:
+    scripted = iter([0.5, 0.7, 0.6, 0.65, 0.69, 0.9])  # best at the 2nd eval, then 3 worse ones
+    snapshots = []
+
+    def eval_fn(model: nn.Module) -> dict[str, float]:
+        assert not model.training
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return {"f1": next(scripted)}
+
+    batch = toy_batch()
+    cfg = TrainConfig(lr=0.05, max_steps=20, eval_every=1, monitor="f1", mode="max", patience=3, progress=False)
+    torch.manual_seed(0)
+    model = TiedTagger()
+    history = fit(model, tagging_loss, [batch], cfg=cfg, eval_fn=eval_fn)
+    assert [e["f1"] for e in history.evals] == [0.5, 0.7, 0.6, 0.65, 0.69]
+    assert history.stopped_early and history.best == (2, 0.7) and history.evals_since_best == 3
+    assert history.train[-1]["step"] == 5
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, snapshots[1][name]), name
+    assert model.training  # fit leaves the model in train mode
+
+
+def test_early_stopping_needs_the_monitored_metric() -> None:
+    batch = (torch.randn(2, 3), torch.randn(2, 1))
+    cfg = TrainConfig(max_steps=2, monitor="f1", progress=False)
+    with pytest.raises(TrainConfigError, match="f1"):
+        fit(nn.Linear(3, 1), lambda m, b: F.mse_loss(m(b[0]), b[1]), [batch], [batch], cfg)
+
+
+def test_evaluate_is_the_mean_batch_loss_and_restores_mode() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 1), nn.Dropout(0.5))
+    batches = [(torch.randn(4, 3), torch.randn(4, 1)) for _ in range(3)]
+    loss_fn = lambda m, b: (F.mse_loss(m(b[0]), b[1]), {"double": 2 * F.mse_loss(m(b[0]), b[1]).item()})  # noqa
+    model.eval()
+    expected = sum(F.mse_loss(model(x), y).item() for x, y in batches) / 3
+    model.train()
+    out = evaluate(model, batches, loss_fn)
+    assert out["loss"] == pytest.approx(expected) and out["double"] == pytest.approx(2 * expected)
+    assert model.training
+    model.eval()
+    evaluate(model, batches, loss_fn)
+    assert not model.training
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch) -> None:
+    class Stream(io.StringIO):
+        def __init__(self, tty: bool) -> None:
+            super().__init__()
+            self.tty = tty
+
+        def isatty(self) -> bool:
+            return self.tty
+
+    monkeypatch.delenv("RMD_PROGRESS", raising=False)
+    monkeypatch.setattr("sys.stdout", Stream(False))
+    assert progress_enabled(None) is False
+    monkeypatch.setattr("sys.stdout", Stream(True))
+    assert progress_enabled(None) is True
+    monkeypatch.setenv("RMD_PROGRESS", "0")
+    assert progress_enabled(None) is False
+    assert progress_enabled(True) is True
+    monkeypatch.setattr("sys.stdout", Stream(False))
+    monkeypatch.setenv("RMD_PROGRESS", "1")
+    assert progress_enabled(None) is True
+
+
+def test_fit_is_quiet_when_not_a_terminal(capsys, monkeypatch) -> None:
+    monkeypatch.delenv("RMD_PROGRESS", raising=False)
+    fit(nn.Linear(3, 1), lambda m, b: F.mse_loss(m(b[0]), b[1]), [(torch.randn(2, 3), torch.randn(2, 1))],
+        cfg=TrainConfig(max_steps=3))
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_history_frame_plot_and_best() -> None:
+    history = History(monitor="loss", mode="min",
+                      train=[{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.0}, {"step": 3, "loss": 0.5}],
+                      evals=[{"step": 2, "loss": 1.5}, {"step": 3, "loss": 1.5}])
+    frame = history.to_frame()
+    assert list(frame["step"]) == [1, 2, 3]
+    assert math.isnan(frame["val_loss"][0]) and list(frame["val_loss"][1:]) == [1.5, 1.5]
+    assert history.best == (2, 1.5) and history.evals_since_best == 1
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    assert history.plot(ax) is ax
+    lines = {line.get_label(): list(line.get_ydata()) for line in ax.get_lines()}
+    assert lines == {"loss": [2.0, 1.0, 0.5], "val_loss": [1.5, 1.5]}
+    plt.close(fig)
+    assert History().best is None
+
+
+def test_config_rejects_bad_values() -> None:
+    for bad in ({"mode": "up"}, {"grad_accum": 0}, {"amp": "fp8"}, {"warmup_ratio": 1.5}, {"patience": 0}):
+        with pytest.raises(TrainConfigError):
+            TrainConfig(**bad)
+    cfg = TrainConfig(epochs=3, grad_accum=2, warmup_ratio=0.1)
+    assert cfg.total_steps(10) == 15 and cfg.warmup(15) == 2 and not cfg.early_stopping
+    assert TrainConfig(max_steps=7).total_steps(None) == 7
+    with pytest.raises(TrainConfigError, match="max_steps"):
+        cfg.total_steps(None)
