@@ -11,7 +11,7 @@ STAMP   := $(VENV)/.rmd-installed
 BUDGET  ?= 180
 
 # The book is always built in the offline profile: tiny models, no Hub, 2 CPU cores.
-BOOK_ENV := RMD_PROFILE=offline HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg
+BOOK_ENV := RMD_PROFILE=offline HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 HF_DATASETS_DISABLE_PROGRESS_BARS=1 TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg
 
 .PHONY: install book test pytest sync clean
 

@@ -6,23 +6,9 @@ tagging, distillation and adversarial training are loss functions, not trainer
 subclasses.  The loop: AdamW with decay chosen by tensor rank, linear warm-up
 then linear decay, gradient accumulation and clipping, mixed precision on CUDA,
 evaluation with early stopping and best-state restore, checkpoint and resume.
-
-Resume is exact: a run interrupted after step k and resumed gives the same
-weights as one that never stopped.  Three things make that so.
-
-1. Data order.  Epoch e's order depends only on (``cfg.seed``, e): before each
-   epoch ``fit`` re-seeds every ``torch.Generator`` the loader holds (its own,
-   its sampler's, its batch sampler's) and calls ``set_epoch(e)`` where a sampler
-   has one.  A loader that shuffles without a generator gets one.  On resume
-   the current epoch is rebuilt and its consumed batches are drawn and dropped,
-   which costs loading them once but works for any sampler.
-2. Randomness.  The Python, NumPy, torch and CUDA RNGs (dropout) and
-   ``loss_fn.generator`` if the loss function exposes one (RTD masking) are
-   saved, and restored *after* the loader is repositioned.
-3. State.  Weights as safetensors (``save_model`` keeps tied tensors tied);
-   optimizer, scheduler, grad scaler, history and RNGs in a ``torch.save``d dict
-   read back with ``weights_only=True`` (NumPy's RNG state is stored as a
-   tensor so that no pickled NumPy object is needed).
+Resume is exact (the same weights as a run that never stopped); how is
+explained in ``rmdlib.checkpoint``, which holds the data order and the
+checkpoint files.
 
 Used in chapters 3 to 9.
 """
@@ -32,27 +18,23 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import random
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
-from torch.utils.data import RandomSampler
 from tqdm import tqdm
+
+from rmdlib.checkpoint import (SeededBatches, latest_checkpoint, load_weights, read_state, rng_state,
+                               save_checkpoint, set_rng_state)
 
 __all__ = ["History", "TrainConfig", "TrainConfigError", "build_optimizer", "build_scheduler",
            "evaluate", "fit", "lr_factor", "param_groups", "progress_enabled"]
 
 LossFn = Callable[[nn.Module, Any], "torch.Tensor | tuple[torch.Tensor, dict[str, float]]"]
-_STATE, _WEIGHTS, _BEST = "trainer_state.pt", "model.safetensors", "best.safetensors"
 _RESUMABLE_DIFFS = {"progress", "log_every", "checkpoint_dir", "checkpoint_every"}  # may change on resume
 
 
@@ -258,23 +240,26 @@ def fit(model: nn.Module, loss_fn: LossFn, train_loader: Iterable[Any], val_load
     Batches are moved to the model's device.  Each optimizer step sees
     ``grad_accum`` micro-batches.  Evaluations (``evaluate`` on ``val_loader``,
     merged with ``eval_fn(model)``) run every ``eval_every`` steps and at the end.
-    With ``resume=True`` the latest checkpoint in ``cfg.checkpoint_dir`` (if any)
-    is continued.  ``fit`` owns the data order: it re-seeds the loader's
-    generators from ``cfg.seed`` every epoch (see the module docstring).
-    Dropout draws from the global torch RNG, which ``rmdlib.setup`` seeds.
+    ``fit`` owns the data order: it re-seeds the loader's generators from
+    ``cfg.seed`` every epoch (``rmdlib.checkpoint.SeededBatches``).  Dropout
+    draws from the global torch RNG, which ``rmdlib.setup`` seeds.
+
+    Checkpoints go to ``cfg.checkpoint_dir``; ``resume=True`` continues the
+    latest one there (if any) and ends with the weights of a run that never
+    stopped.  Contract for a loss function that samples (RTD masking): draw from
+    the ``torch.Generator`` at ``loss_fn.generator``; checkpoints save and restore
+    its state with the global RNGs (an attribute of that name that is not a
+    ``torch.Generator`` is ignored).
     Used in chapters 3 to 9.
     """
     device, n_batches = _device(model), _len_or_none(train_loader)
     total = cfg.total_steps(n_batches)
     eval_every = cfg.eval_every or (max(1, n_batches // cfg.grad_accum) if n_batches else total)
+    evaluating = val_loader is not None or eval_fn is not None
     optimizer = build_optimizer(model, cfg)
     scheduler = build_scheduler(optimizer, warmup=cfg.warmup(total), total=total)
     dtype, scaler = _amp(device, cfg.amp)
-    run = _Run(History(cfg.monitor, cfg.mode, config=asdict(cfg)))
-    rng = _restore(run, cfg, model, optimizer, scheduler, scaler) if resume else None
-    batches = _Batches(train_loader, cfg.seed, run.epoch, run.consumed)
-    if rng is not None:
-        _set_rng(rng, loss_fn)  # after repositioning the loader, which may itself draw random numbers
+    run, batches = _start(model, loss_fn, train_loader, cfg, optimizer, scheduler, scaler, resume=resume)
     model.train()
     bar = tqdm(total=total, initial=run.step, disable=not progress_enabled(cfg.progress), desc="fit")
     meter = _Meter()
@@ -291,16 +276,16 @@ def fit(model: nn.Module, loss_fn: LossFn, train_loader: Iterable[Any], val_load
         grad_norm = _optimizer_step(model, optimizer, scheduler, scaler, cfg.grad_clip)
         run.step, run.epoch, run.consumed = run.step + 1, batches.epoch, batches.consumed
         bar.update()
-        if (run.step % eval_every == 0 or run.step == total) and (val_loader is not None or eval_fn is not None):
+        if evaluating and (run.step % eval_every == 0 or run.step == total):
             with meter.paused():  # evaluation does not count towards tokens/s
                 _evaluate_and_track(run, model, loss_fn, val_loader, eval_fn, cfg)
-        if run.step % cfg.log_every == 0 or run.step == total or run.history.stopped_early:
+        end = run.step == total or run.history.stopped_early  # the run's last step
+        if run.step % cfg.log_every == 0 or end:
             run.history.train.append(meter.record(run.step, run.epoch, lr, grad_norm))
             bar.set_postfix(loss=f"{run.history.train[-1]['loss']:.4f}")
-        if cfg.checkpoint_dir and (run.step == total or run.history.stopped_early
-                                   or (cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0)):
+        if cfg.checkpoint_dir and (end or (cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0)):
             with meter.paused():
-                _save_checkpoint(Path(cfg.checkpoint_dir), run, cfg, model, optimizer, scheduler, scaler, loss_fn)
+                _save(run, cfg, model, optimizer, scheduler, scaler, loss_fn)
     bar.close()
     if cfg.restore_best and run.best_state is not None:
         model.load_state_dict(run.best_state)
@@ -316,47 +301,6 @@ class _Run:
     epoch: int = 0
     consumed: int = 0  # batches of the current epoch already used
     best_state: dict[str, torch.Tensor] | None = None  # CPU copy of the best evaluated state_dict
-
-
-class _Batches:
-    """Endless stream of training batches; epoch e is ordered by a generator seeded from (seed, e)."""
-
-    def __init__(self, loader: Iterable[Any], seed: int, epoch: int = 0, consumed: int = 0) -> None:
-        self.loader, self.seed, self.epoch, self.consumed = loader, seed, epoch, consumed
-        self._it = self._start_epoch()
-        for _ in range(consumed):  # replay the part of this epoch a resumed run already used
-            next(self._it)
-
-    def _start_epoch(self) -> Iterator[Any]:
-        epoch_seed = np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0]  # seed 1 != epoch 1
-        _seed_loader(self.loader, int(epoch_seed), self.epoch)
-        return iter(self.loader)
-
-    def __next__(self) -> Any:
-        try:
-            batch = next(self._it)
-        except StopIteration:
-            if self.consumed == 0:
-                raise TrainConfigError("train_loader yielded no batches (a one-shot iterator cannot be "
-                                       "read twice: pass a DataLoader or a list)") from None
-            self.epoch, self.consumed = self.epoch + 1, 0
-            self._it = self._start_epoch()
-            batch = next(self._it)
-        self.consumed += 1
-        return batch
-
-
-def _seed_loader(loader: Any, seed: int, epoch: int) -> None:
-    """Re-seed every torch.Generator of a DataLoader (and its samplers) and call set_epoch where defined."""
-    sampler, batch_sampler = getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)
-    if isinstance(sampler, RandomSampler) and sampler.generator is None:
-        sampler.generator = torch.Generator()  # else it draws its order from the global RNG at epoch start
-    owners = (loader, sampler, batch_sampler, getattr(batch_sampler, "sampler", None))
-    generators = {id(g): g for o in owners if isinstance(g := getattr(o, "generator", None), torch.Generator)}
-    for g in generators.values():
-        g.manual_seed(seed)
-    for s in {id(s): s for s in (sampler, batch_sampler) if hasattr(s, "set_epoch")}.values():
-        s.set_epoch(epoch)
 
 
 class _Meter:
@@ -420,70 +364,51 @@ def _evaluate_and_track(run: _Run, model: nn.Module, loss_fn: LossFn, val_loader
     run.history.stopped_early = cfg.early_stopping and run.history.evals_since_best >= cfg.patience
 
 
-def _save_checkpoint(root: Path, run: _Run, cfg: TrainConfig, model: nn.Module, optimizer: Any, scheduler: Any,
-                     scaler: Any, loss_fn: LossFn) -> None:
-    """Write ``root/step-NNNNNNN`` atomically (a temporary directory renamed), then drop older ones."""
-    final, tmp = root / f"step-{run.step:07d}", root / f".tmp-step-{run.step:07d}"
-    tmp.mkdir(parents=True, exist_ok=True)
-    save_model(model, str(tmp / _WEIGHTS), force_contiguous=True)  # keeps tied (shared) tensors tied
-    if run.best_state is not None:
-        save_file(run.best_state, str(tmp / _BEST))  # copies, so nothing shared
+def _start(model: nn.Module, loss_fn: LossFn, train_loader: Iterable[Any], cfg: TrainConfig, optimizer: Any,
+           scheduler: Any, scaler: Any, *, resume: bool) -> tuple[_Run, SeededBatches]:
+    """Where the run starts: step 0, or the latest checkpoint (``resume``); the batch stream positioned there.
+
+    The RNGs are restored last: repositioning the loader may itself draw random numbers.
+    """
+    run = _Run(History(cfg.monitor, cfg.mode, config=asdict(cfg)))
+    rng = _resume(run, cfg, model, optimizer, scheduler, scaler) if resume else None
+    batches = SeededBatches(train_loader, cfg.seed, run.epoch, run.consumed)
+    if rng is not None:
+        set_rng_state(rng, getattr(loss_fn, "generator", None))
+    return run, batches
+
+
+def _save(run: _Run, cfg: TrainConfig, model: nn.Module, optimizer: Any, scheduler: Any, scaler: Any,
+          loss_fn: LossFn) -> None:
+    """Checkpoint everything ``_resume`` reads back, including ``loss_fn.generator``'s state if there is one."""
     state = {"step": run.step, "epoch": run.epoch, "consumed": run.consumed, "config": asdict(cfg),
              "history": asdict(run.history), "optimizer": optimizer.state_dict(),
-             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": _get_rng(loss_fn)}
-    torch.save(state, tmp / _STATE)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    for old in root.glob("step-*"):
-        if old != final:
-            shutil.rmtree(old)
+             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+             "rng": rng_state(getattr(loss_fn, "generator", None))}
+    save_checkpoint(cfg.checkpoint_dir, run.step, model, state, best=run.best_state)
 
 
-def _restore(run: _Run, cfg: TrainConfig, model: nn.Module, optimizer: Any, scheduler: Any,
-             scaler: Any) -> dict[str, Any] | None:
+def _resume(run: _Run, cfg: TrainConfig, model: nn.Module, optimizer: Any, scheduler: Any,
+            scaler: Any) -> dict[str, Any] | None:
     """Load the latest checkpoint into run, model, optimizer, scheduler and scaler; return its RNG states."""
     if cfg.checkpoint_dir is None:
         raise TrainConfigError("resume=True needs TrainConfig.checkpoint_dir")
-    done = sorted(Path(cfg.checkpoint_dir).glob("step-*/" + _STATE))
-    if not done:
+    path = latest_checkpoint(cfg.checkpoint_dir)
+    if path is None:
         return None  # nothing saved yet: start from scratch
-    path = done[-1].parent
-    state = torch.load(path / _STATE, map_location="cpu", weights_only=True)
+    state = read_state(path)
     diffs = {k for k, v in asdict(cfg).items() if state["config"].get(k) != v} - _RESUMABLE_DIFFS
     if diffs:
         raise TrainConfigError(f"{path}: saved with different {sorted(diffs)}; use a new checkpoint_dir")
-    load_model(model, str(path / _WEIGHTS), device=str(_device(model)))
+    best = load_weights(model, path)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     scaler.load_state_dict(state["scaler"])
     run.history = History(**state["history"])
     run.step, run.epoch, run.consumed = state["step"], state["epoch"], state["consumed"]
-    if (path / _BEST).exists():
-        run.best_state = load_file(str(path / _BEST))
+    if best is not None:
+        run.best_state = best
     return state["rng"]
-
-
-def _get_rng(loss_fn: LossFn) -> dict[str, Any]:
-    """Every RNG state as tensors and plain Python values, so ``weights_only=True`` can read it back."""
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
-    generator = getattr(loss_fn, "generator", None)
-    return {"python": random.getstate(),
-            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],  # no pickled ndarray
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "loss_fn": generator.get_state() if isinstance(generator, torch.Generator) else None}
-
-
-def _set_rng(rng: dict[str, Any], loss_fn: LossFn) -> None:
-    random.setstate(rng["python"])
-    name, keys, pos, has_gauss, gauss = rng["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(rng["torch"])
-    if rng["cuda"]:
-        torch.cuda.set_rng_state_all(rng["cuda"])
-    if rng["loss_fn"] is not None:
-        loss_fn.generator.set_state(rng["loss_fn"])  # type: ignore[attr-defined]
 
 
 def _amp(device: torch.device, amp: str) -> tuple[torch.dtype | None, torch.amp.GradScaler]:

@@ -1,4 +1,4 @@
-"""Tests of rmdlib.train: the loop's numbers against closed forms and against itself uninterrupted."""
+"""Tests of rmdlib.train: the loop's numbers against closed forms (resume is in test_checkpoint.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
 
-from rmdlib.train import (History, TrainConfig, TrainConfigError, _Batches, _count_tokens, _to_device,
-                          build_optimizer, build_scheduler, evaluate, fit, lr_factor, param_groups, progress_enabled)
+from rmdlib.train import (History, TrainConfig, TrainConfigError, _count_tokens, _to_device, build_optimizer,
+                          build_scheduler, evaluate, fit, lr_factor, param_groups, progress_enabled)
 
 V, D, T = 11, 8, 5  # vocabulary, hidden width, tokens per example of the toy task
 
@@ -121,35 +120,6 @@ def test_count_tokens_uses_attention_mask() -> None:
     assert _count_tokens((torch.zeros(2, 3), torch.zeros(2))) == 0
 
 
-class ShuffledBatches(torch.utils.data.Sampler):
-    """A batch sampler with its own generator, like rmdlib.tokens.LengthGroupedBatchSampler."""
-
-    def __init__(self, n: int, size: int, generator: torch.Generator) -> None:
-        self.n, self.size, self.generator = n, size, generator
-
-    def __iter__(self):
-        order = torch.randperm(self.n, generator=self.generator).tolist()
-        return iter([order[i:i + self.size] for i in range(0, self.n, self.size)])
-
-    def __len__(self) -> int:
-        return -(-self.n // self.size)
-
-
-def test_epoch_order_depends_only_on_seed_and_epoch() -> None:
-    def loader() -> DataLoader:
-        return DataLoader(list(range(12)), batch_sampler=ShuffledBatches(12, 4, torch.Generator().manual_seed(99)))
-
-    def take(stream: _Batches, n: int) -> list[list[int]]:
-        return [next(stream).tolist() for _ in range(n)]
-
-    straight = take(_Batches(loader(), seed=5), 9)  # epochs 0, 1 and 2, three batches each
-    assert sorted(sum(straight[3:6], [])) == list(range(12))  # each epoch is a permutation
-    assert straight[:3] != straight[3:6] != straight[6:]  # and a different one
-    resumed = _Batches(loader(), seed=5, epoch=1, consumed=2)  # a fresh loader, positioned mid-epoch 1
-    assert take(resumed, 4) == straight[5:9]
-    assert take(_Batches(loader(), seed=6), 3) != straight[:3]  # the seed decides the order
-
-
 def test_to_device_keeps_the_batch_structure() -> None:
     from collections import namedtuple
 
@@ -199,70 +169,6 @@ def test_no_mixed_precision_on_cpu() -> None:
     for amp in ("auto", "bf16", "fp16", "off"):
         dtype, scaler = _amp(torch.device("cpu"), amp)
         assert dtype is None and not scaler.is_enabled()
-
-
-class Crash(Exception):
-    pass
-
-
-def _resume_setup(tmp_path, crash_after: int | None):
-    """A shuffled DataLoader, dropout, a noisy loss with its own generator, evals; crash after n micro-batches."""
-    noise = torch.Generator().manual_seed(7)
-    calls = {"n": 0}
-
-    def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        if model.training:
-            calls["n"] += 1
-            if crash_after is not None and calls["n"] > crash_after:
-                raise Crash
-        loss, logs = tagging_loss(model, batch)
-        return loss + 0.01 * torch.randn((), generator=noise), logs
-
-    loss_fn.generator = noise  # fit saves and restores it
-    loader = DataLoader(toy_examples(24, 0), batch_size=4, shuffle=True)  # no generator: fit gives one
-    val = DataLoader(toy_examples(8, 1), batch_size=4)
-    cfg = TrainConfig(lr=0.05, max_steps=10, grad_accum=2, eval_every=2, checkpoint_every=2, log_every=2,
-                      checkpoint_dir=str(tmp_path), restore_best=False, seed=3, progress=False)
-    return loss_fn, loader, val, cfg
-
-
-def test_resume_equals_uninterrupted_run(tmp_path) -> None:
-    torch.manual_seed(0)
-    straight = TiedTagger()
-    loss_fn, loader, val, cfg = _resume_setup(tmp_path / "a", None)
-    h_straight = fit(straight, loss_fn, loader, val, cfg)
-
-    torch.manual_seed(0)
-    crashed = TiedTagger()
-    loss_fn, loader, val, cfg = _resume_setup(tmp_path / "b", crash_after=11)  # dies in step 6 (3 steps/epoch)
-    with pytest.raises(Crash):
-        fit(crashed, loss_fn, loader, val, cfg)
-    assert [p.name for p in (tmp_path / "b").iterdir()] == ["step-0000004"]  # epoch 1, 2 of 6 batches used
-
-    torch.manual_seed(123)  # a different init and RNG state: everything must come from the checkpoint
-    resumed = TiedTagger()
-    loss_fn, loader, val, cfg = _resume_setup(tmp_path / "b", None)
-    h_resumed = fit(resumed, loss_fn, loader, val, cfg, resume=True)
-
-    assert resumed.out.weight is resumed.emb.weight  # the tie survived loading
-    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
-        torch.testing.assert_close(b, a, rtol=0, atol=1e-6, msg=name)
-    assert [r["loss"] for r in h_resumed.train] == pytest.approx([r["loss"] for r in h_straight.train], abs=1e-6)
-    assert len(h_resumed.evals) == len(h_straight.evals) == 5
-    for e_straight, e_resumed in zip(h_straight.evals, h_resumed.evals):
-        assert e_resumed == pytest.approx(e_straight, abs=1e-6)
-
-
-def test_resume_refuses_a_changed_config_and_starts_fresh_without_checkpoint(tmp_path) -> None:
-    batch = toy_batch()
-    cfg = TrainConfig(max_steps=2, checkpoint_dir=str(tmp_path), progress=False)
-    torch.manual_seed(0)
-    fresh = fit(TiedTagger(), tagging_loss, [batch], cfg=cfg, resume=True)  # nothing saved yet: from scratch
-    torch.manual_seed(0)
-    plain = fit(TiedTagger(), tagging_loss, [batch], cfg=TrainConfig(max_steps=2, progress=False))
-    assert [r["loss"] for r in fresh.train] == [r["loss"] for r in plain.train]
-    with pytest.raises(TrainConfigError, match="lr"):
-        fit(TiedTagger(), tagging_loss, [batch], cfg=TrainConfig(**{**cfg.__dict__, "lr": 1.0}), resume=True)
 
 
 def test_early_stopping_stops_after_patience_and_restores_best() -> None:
