@@ -1,0 +1,113 @@
+"""Token tagging end to end: words -> windows -> batches -> ``fit`` -> one tag per word -> entity F1.
+
+Chapters 3 to 7, ``rmd finetune`` and the benchmarks fine-tune and evaluate
+taggers in exactly this way, so it is written once:
+
+1. every sentence becomes one or more windows of at most ``max_length``
+   sub-tokens (:func:`rmdlib.tokens.tokenize_ner`): nothing is truncated away;
+2. training batches group windows of similar length and pad dynamically;
+3. evaluation predicts every window, gives every word exactly one tag
+   (:func:`rmdlib.tokens.merge_windows`) and scores entities with seqeval's
+   default (conlleval) mode (:func:`rmdlib.metrics.entity_scores`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from rmdlib.metrics import entity_scores
+from rmdlib.models import build_tagger, predict_logits, tagging_loss_fn
+from rmdlib.tokens import Collator, LengthGroupedBatchSampler, merge_windows, tokenize_ner
+from rmdlib.train import History, TrainConfig, fit
+
+__all__ = ["TaggingConfig", "evaluate_tagger", "finetune_tagger", "label_names", "predict_tags",
+           "train_loader", "windows"]
+
+
+@dataclass(frozen=True)
+class TaggingConfig:
+    """How sentences become batches for a tagger; the optimiser lives in ``TrainConfig``."""
+
+    batch_size: int = 32  # windows per training batch
+    eval_batch_size: int = 128  # windows per prediction batch (no gradients: larger fits)
+    max_length: int = 128  # sub-tokens per window; longer sentences are windowed, never truncated
+    stride: int = 32  # sub-tokens shared by consecutive windows, so every word has context
+    dropout: float = 0.1  # dropout of the task adapter head
+    label_smoothing: float = 0.0  # token cross-entropy smoothing (chapter 6)
+
+
+def label_names(ds: Any) -> list[str]:
+    """The tag names of a ``DatasetDict`` (or split) made by :func:`rmdlib.data.load_ner`."""
+    split = ds["train"] if hasattr(ds, "keys") else ds
+    return list(split.features["ner_tags"].feature.names)
+
+
+def windows(ds: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig()) -> Any:
+    """Every split of ``ds`` (tokens, ner_tags) as windows with aligned labels (``-100`` elsewhere)."""
+    return tokenize_ner(ds, tokenizer, max_length=cfg.max_length, stride=cfg.stride)
+
+
+def train_loader(win: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig(), *, seed: int = 0) -> DataLoader:
+    """Length-grouped, dynamically padded training batches (fit reseeds the generator every epoch)."""
+    lengths = [len(ids) for ids in win["input_ids"]]
+    sampler = LengthGroupedBatchSampler(lengths, cfg.batch_size, generator=torch.Generator().manual_seed(seed))
+    return DataLoader(win, batch_sampler=sampler, collate_fn=Collator(tokenizer, keep=()))
+
+
+def _eval_loader(win: Any, tokenizer: Any, cfg: TaggingConfig) -> DataLoader:
+    """Windows in encoding order (``merge_windows`` needs it), padded per batch."""
+    return DataLoader(win, batch_size=cfg.eval_batch_size, shuffle=False, collate_fn=Collator(tokenizer, keep=()))
+
+
+def predict_tags(model: nn.Module, tokenizer: Any, split: Any, win: Any,
+                 cfg: TaggingConfig = TaggingConfig()) -> list[list[str]]:
+    """One predicted tag per word for every sentence of ``split`` (its windows are ``win``)."""
+    logits = predict_logits(model, _eval_loader(win, tokenizer, cfg))  # list of (B, T, C)
+    lengths = [len(ids) for ids in win["input_ids"]]
+    per_window, k = [], 0
+    for batch in logits:
+        for row in batch.argmax(-1):  # (T,)
+            per_window.append(row[: lengths[k]].tolist())
+            k += 1
+    n_words = [len(tokens) for tokens in split["tokens"]]
+    merged = merge_windows(win["word_ids"], win["example_id"], per_window, n_words)
+    id2label = model.config.id2label
+    return [[id2label[int(i)] for i in sentence] for sentence in merged]
+
+
+def evaluate_tagger(model: nn.Module, tokenizer: Any, split: Any, win: Any,
+                    cfg: TaggingConfig = TaggingConfig(), *, strict: bool = False) -> dict[str, float]:
+    """Entity precision, recall and F1 (seqeval default mode = conlleval) on one split."""
+    names = label_names(split)
+    gold = [[names[t] for t in tags] for tags in split["ner_tags"]]
+    return entity_scores(gold, predict_tags(model, tokenizer, split, win, cfg), strict=strict)
+
+
+def finetune_tagger(encoder: Any, ds: Any, tokenizer: Any, train_cfg: TrainConfig,
+                    cfg: TaggingConfig = TaggingConfig()) -> tuple[nn.Module, History]:
+    """Encoder + fresh task adapter head, trained with ``fit`` on ``ds["train"]``.
+
+    With a ``validation`` split, every evaluation reports its loss and its
+    entity F1 as ``f1``; set ``train_cfg.monitor="f1", mode="max"`` to keep the best
+    state and stop early on it. Returns the model (on the encoder's device
+    when a model was passed, else CPU) and the training history.
+    """
+    win = windows(ds, tokenizer, cfg)
+    model = build_tagger(encoder, label_names(ds), dropout=cfg.dropout)
+    if isinstance(encoder, nn.Module):
+        model.to(next(encoder.parameters()).device)
+    val_loader = eval_fn = None
+    if "validation" in ds:
+        val_loader = _eval_loader(win["validation"], tokenizer, cfg)  # validation loss
+
+        def eval_fn(m: nn.Module) -> dict[str, float]:
+            return {"f1": evaluate_tagger(m, tokenizer, ds["validation"], win["validation"], cfg)["f1"]}
+    history = fit(model, tagging_loss_fn(label_smoothing=cfg.label_smoothing),
+                  train_loader(win["train"], tokenizer, cfg, seed=train_cfg.seed), val_loader, train_cfg,
+                  eval_fn=eval_fn)
+    return model, history
