@@ -6,8 +6,8 @@ taggers in exactly this way, so it is written once:
 1. every sentence becomes one or more windows of at most ``max_length``
    sub-tokens (:func:`rmdlib.tokens.tokenize_ner`): nothing is truncated away;
 2. training batches group windows of similar length and pad dynamically;
-3. evaluation predicts every window, gives every word exactly one tag
-   (:func:`rmdlib.tokens.merge_windows`) and scores entities with seqeval's
+3. evaluation tags every word exactly once (:func:`rmdlib.infer.predict_tags`)
+   and scores entities with seqeval's
    default (conlleval) mode (:func:`rmdlib.metrics.entity_scores`).
 """
 
@@ -21,12 +21,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from rmdlib.metrics import entity_scores
-from rmdlib.models import build_tagger, predict_logits, tagging_loss_fn
-from rmdlib.tokens import Collator, LengthGroupedBatchSampler, merge_windows, tokenize_ner
+from rmdlib.infer import predict_tags
+from rmdlib.models import build_tagger, tagging_loss_fn
+from rmdlib.tokens import Collator, LengthGroupedBatchSampler, tokenize_ner
 from rmdlib.train import History, TrainConfig, fit
 
-__all__ = ["TaggingConfig", "evaluate_tagger", "finetune_tagger", "label_names", "predict_tags",
-           "train_loader", "windows"]
+__all__ = ["TaggingConfig", "evaluate_tagger", "finetune_tagger", "label_names", "train_loader", "windows"]
 
 
 @dataclass(frozen=True)
@@ -60,32 +60,22 @@ def train_loader(win: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig(),
 
 
 def _eval_loader(win: Any, tokenizer: Any, cfg: TaggingConfig) -> DataLoader:
-    """Windows in encoding order (``merge_windows`` needs it), padded per batch."""
+    """Validation windows, padded per batch, for the validation loss."""
     return DataLoader(win, batch_size=cfg.eval_batch_size, shuffle=False, collate_fn=Collator(tokenizer, keep=()))
 
 
-def predict_tags(model: nn.Module, tokenizer: Any, split: Any, win: Any,
-                 cfg: TaggingConfig = TaggingConfig()) -> list[list[str]]:
-    """One predicted tag per word for every sentence of ``split`` (its windows are ``win``)."""
-    logits = predict_logits(model, _eval_loader(win, tokenizer, cfg))  # list of (B, T, C)
-    lengths = [len(ids) for ids in win["input_ids"]]
-    per_window, k = [], 0
-    for batch in logits:
-        for row in batch.argmax(-1):  # (T,)
-            per_window.append(row[: lengths[k]].tolist())
-            k += 1
-    n_words = [len(tokens) for tokens in split["tokens"]]
-    merged = merge_windows(win["word_ids"], win["example_id"], per_window, n_words)
-    id2label = model.config.id2label
-    return [[id2label[int(i)] for i in sentence] for sentence in merged]
+def evaluate_tagger(model: nn.Module, tokenizer: Any, split: Any, cfg: TaggingConfig = TaggingConfig(), *,
+                    strict: bool = False) -> dict[str, float]:
+    """Entity precision, recall and F1 (seqeval default mode = conlleval) on one split.
 
-
-def evaluate_tagger(model: nn.Module, tokenizer: Any, split: Any, win: Any,
-                    cfg: TaggingConfig = TaggingConfig(), *, strict: bool = False) -> dict[str, float]:
-    """Entity precision, recall and F1 (seqeval default mode = conlleval) on one split."""
+    Predictions come from :func:`rmdlib.infer.predict_tags`, the same path that
+    tags new text: windows, one tag per word, nothing truncated.
+    """
     names = label_names(split)
     gold = [[names[t] for t in tags] for tags in split["ner_tags"]]
-    return entity_scores(gold, predict_tags(model, tokenizer, split, win, cfg), strict=strict)
+    pred = predict_tags(model, tokenizer, split["tokens"], max_length=cfg.max_length, stride=cfg.stride,
+                        batch_size=cfg.eval_batch_size)
+    return entity_scores(gold, pred, strict=strict)
 
 
 def finetune_tagger(encoder: Any, ds: Any, tokenizer: Any, train_cfg: TrainConfig,
@@ -106,7 +96,7 @@ def finetune_tagger(encoder: Any, ds: Any, tokenizer: Any, train_cfg: TrainConfi
         val_loader = _eval_loader(win["validation"], tokenizer, cfg)  # validation loss
 
         def eval_fn(m: nn.Module) -> dict[str, float]:
-            return {"f1": evaluate_tagger(m, tokenizer, ds["validation"], win["validation"], cfg)["f1"]}
+            return {"f1": evaluate_tagger(m, tokenizer, ds["validation"], cfg)["f1"]}
     history = fit(model, tagging_loss_fn(label_smoothing=cfg.label_smoothing),
                   train_loader(win["train"], tokenizer, cfg, seed=train_cfg.seed), val_loader, train_cfg,
                   eval_fn=eval_fn)

@@ -12,7 +12,8 @@ from rmdlib import synth
 from rmdlib.data import load_ner
 from rmdlib.metrics import entity_scores
 from rmdlib.models import build_encoder
-from rmdlib.tagging import TaggingConfig, evaluate_tagger, finetune_tagger, predict_tags, windows
+from rmdlib.infer import predict_tags
+from rmdlib.tagging import TaggingConfig, evaluate_tagger, finetune_tagger, windows
 from rmdlib.tokens import train_wordpiece
 from rmdlib.train import TrainConfig
 
@@ -41,11 +42,13 @@ def test_windowed_prediction_gives_every_word_its_first_subtoken_tag(world):
     names = ds["test"].features["ner_tags"].feature.names
     model, split = _IdTagger(len(names), names), ds["test"].select(range(40))
     cfg = TaggingConfig(max_length=12, stride=4, eval_batch_size=7)  # many windows per sentence
-    win = windows(split, tok, cfg)
-    assert len(win) > len(split)  # windowing really happened
+    assert len(windows(split, tok, cfg)) > len(split)  # windowing really happens
     expected = [[names[tok(w, add_special_tokens=False)["input_ids"][0] % len(names)] for w in words]
                 for words in split["tokens"]]
-    assert predict_tags(model, tok, split, win, cfg) == expected
+    pred = predict_tags(model, tok, split["tokens"], max_length=12, stride=4, batch_size=7)
+    assert pred == expected
+    gold = [[names[t] for t in tags] for tags in split["ner_tags"]]
+    assert evaluate_tagger(model, tok, split, cfg) == entity_scores(gold, expected)
 
 
 def test_finetuning_beats_the_majority_baseline_by_a_margin(world):
@@ -55,7 +58,7 @@ def test_finetuning_beats_the_majority_baseline_by_a_margin(world):
     cfg = TaggingConfig(batch_size=16, max_length=64)
     train_cfg = TrainConfig(lr=3e-3, epochs=4, warmup_ratio=0.1, monitor="f1", mode="max", seed=0)
     model, history = finetune_tagger(encoder, ds, tok, train_cfg, cfg)
-    test = evaluate_tagger(model, tok, ds["test"], windows(ds["test"], tok, cfg), cfg)
+    test = evaluate_tagger(model, tok, ds["test"], cfg)
     names = ds["train"].features["ner_tags"].feature.names
     gold = [[names[t] for t in tags] for tags in ds["test"]["ner_tags"]]
     majority = entity_scores(gold, [["O"] * len(g) for g in gold])["f1"]  # "O" everywhere finds nothing

@@ -1,0 +1,190 @@
+"""Using a trained tagger on new text: entities with character offsets, and sentence splitting.
+
+Both tasks run the same pipeline, and nothing is lost on the way:
+
+1. words: ``rmdlib.tokens.word_spans`` cuts raw text into words and keeps each
+   word's character span (pre-split tokens are joined with single spaces);
+2. windows: ``rmdlib.tokens.encode_words`` turns words into overlapping windows
+   of at most ``max_length`` sub-tokens, so a long text loses no word;
+3. logits (W, T, C) for every window (``rmdlib.models.predict_logits``: the
+   model's device, eval mode, no gradient, previous mode restored);
+4. ``rmdlib.tokens.merge_windows`` gives every word exactly one class, read at
+   its first sub-token in the window where it has most context;
+5. NER: IOB2 tags -> entity spans (seqeval's ``get_entities``, as in
+   ``rmdlib.metrics``) -> character offsets.  SBD: class 1 on the word that
+   ends a sentence -> end offsets -> ``rmdlib.tokens.split_at``.
+
+A word that yields no sub-token (a control or zero-width character the
+normalizer deletes) cannot be seen by the model; it gets the label ``O``
+(class 0 for SBD) instead of failing.  Shapes: W windows, T tokens, C classes.
+Used in chapters 4 and 5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from seqeval.metrics.sequence_labeling import get_entities
+from torch import nn
+
+from rmdlib.models import predict_logits
+from rmdlib.tokens import Collator, encode_words, merge_windows, sentence_ends_from_labels, split_at, word_spans
+
+__all__ = ["SBD_LABELS", "Entity", "InferError", "predict_sentence_ends", "predict_tags", "split_sentences", "tag"]
+
+SBD_LABELS = ("O", "END")  # class 1 = the word ends a sentence, as rmdlib.tokens.sbd_words labels it
+Words = Sequence[Sequence[str]]
+
+
+class InferError(ValueError):
+    """Input a tagger cannot be applied to, and why."""
+
+
+class Entity(NamedTuple):
+    """One entity found in a text: ``text[start:end] == entity.text``."""
+
+    text: str  # the entity's surface form, copied from the input
+    type: str  # entity type without its B-/I- prefix, e.g. "PER"
+    start: int  # character offset of the first character
+    end: int  # character offset one past the last character
+
+
+def _max_length(model: nn.Module, tokenizer: Any, max_length: int | None) -> int:
+    """Window size: the caller's, else the smaller of the tokenizer's and the model's limits."""
+    if max_length is not None:
+        return max_length
+    limits = [tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", None)]
+    return min((n for n in limits if n), default=512)
+
+
+def _has_subtokens(tokenizer: Any, words: Sequence[str]) -> list[bool]:
+    """Whether each word yields at least one sub-token (False for what the normalizer deletes)."""
+    if not words:
+        return []
+    return [len(ids) > 0 for ids in tokenizer(list(words), add_special_tokens=False)["input_ids"]]
+
+
+def _word_classes(model: nn.Module, tokenizer: Any, words_batch: Words, *, max_length: int | None,
+                  stride: int, batch_size: int) -> list[list[int]]:
+    """The predicted class id of every word of every example: lists (N_i,)."""
+    visible = [_has_subtokens(tokenizer, words) for words in words_batch]
+    kept = [[w for w, v in zip(words, vis) if v] for words, vis in zip(words_batch, visible)]
+    if not any(kept):
+        return [[] if not words else [_o_id(model)] * len(words) for words in words_batch]
+    enc = encode_words(tokenizer, kept, max_length=_max_length(model, tokenizer, max_length), stride=stride)
+    windows = [{"input_ids": i, "attention_mask": a} for i, a in zip(enc["input_ids"], enc["attention_mask"])]
+    order = sorted(range(len(windows)), key=lambda k: len(windows[k]["input_ids"]))  # little padding per batch
+    collate = Collator(tokenizer, keep=())
+    loader = (collate([windows[k] for k in order[s:s + batch_size]]) for s in range(0, len(order), batch_size))
+    rows = [row for logits in predict_logits(model, loader) for row in logits.argmax(-1).tolist()]  # W x (T,)
+    classes = [None] * len(rows)
+    for k, row in zip(order, rows):  # back to encoding order, which merge_windows needs
+        classes[k] = row
+    merged = merge_windows(enc["word_ids"], enc["example_id"], classes, [len(k) for k in kept])
+    return [_spread(m, vis, _o_id(model)) for m, vis in zip(merged, visible)]
+
+
+def _o_id(model: nn.Module) -> int:
+    """Class id of ``O`` (the label of words the model cannot see); 0 if the model has no ``O``."""
+    return int(getattr(model.config, "label2id", {}).get("O", 0))
+
+
+def _spread(classes: list[int], visible: list[bool], fill: int) -> list[int]:
+    """Put the classes of the visible words back among all words; invisible ones get ``fill``."""
+    it = iter(classes)
+    return [int(next(it)) if v else fill for v in visible]
+
+
+def predict_tags(model: nn.Module, tokenizer: Any, words_batch: Words, *, max_length: int | None = None,
+                 stride: int = 32, batch_size: int = 32) -> list[list[str]]:
+    """One tag (a name of ``model.config.id2label``) per word, for a batch of pre-split examples.
+
+    words_batch: lists (N_i,) of words -> lists (N_i,) of tags.  Windows of at most
+    ``max_length`` sub-tokens overlapping by ``stride`` (default limit: the smaller of
+    the tokenizer's and the model's), ``batch_size`` windows per forward pass.
+    Used in chapters 4 and 5.
+    """
+    if isinstance(words_batch, str) or any(isinstance(words, str) for words in words_batch):
+        raise InferError("predict_tags takes a batch of word lists, e.g. [['John', 'lives']], not strings")
+    id2label = {int(k): v for k, v in model.config.id2label.items()}
+    classes = _word_classes(model, tokenizer, words_batch, max_length=max_length, stride=stride,
+                            batch_size=batch_size)
+    return [[id2label[c] for c in row] for row in classes]
+
+
+def _text_and_spans(item: Any, index: int) -> tuple[str, list[tuple[int, int]]]:
+    """A raw text with its word spans, or pre-split tokens joined by single spaces with theirs."""
+    if isinstance(item, str):
+        return item, word_spans(item)
+    if not isinstance(item, Sequence) or not all(isinstance(t, str) for t in item):
+        raise InferError(f"input {index}: expected a text (str) or a list of tokens (str), got {item!r:.80}")
+    spans, start = [], 0
+    for token in item:
+        spans.append((start, start + len(token)))
+        start += len(token) + 1
+    return " ".join(item), spans
+
+
+def _entities(text: str, spans: list[tuple[int, int]], tags: list[str]) -> list[Entity]:
+    """IOB2 word tags -> entities with character offsets (seqeval's default = conlleval spans)."""
+    found = []
+    for typ, first, last in get_entities(tags):  # last is inclusive
+        start, end = spans[first][0], spans[last][1]
+        found.append(Entity(text[start:end], typ, start, end))
+    return found
+
+
+def tag(model: nn.Module, tokenizer: Any, text_or_tokens: str | Sequence[str | Sequence[str]], *,
+        max_length: int | None = None, stride: int = 32, batch_size: int = 32) -> list[Any]:
+    """Entities in one text (-> list[Entity]) or in a list of texts or token lists (-> one list each).
+
+    Raw text is cut with ``rmdlib.tokens.word_spans``; a token list is read as the
+    text ``" ".join(tokens)``.  Offsets are character offsets into that text:
+    ``text[e.start:e.end] == e.text``.  A single token list must be wrapped:
+    ``tag(m, tok, [tokens])``.  Windowing as in :func:`predict_tags`.  Used in chapter 4.
+    """
+    single = isinstance(text_or_tokens, str)
+    items = [text_or_tokens] if single else list(text_or_tokens)
+    parsed = [_text_and_spans(item, i) for i, item in enumerate(items)]
+    words = [[text[a:b] for a, b in spans] for text, spans in parsed]
+    tags = predict_tags(model, tokenizer, words, max_length=max_length, stride=stride, batch_size=batch_size)
+    found = [_entities(text, spans, t) for (text, spans), t in zip(parsed, tags)]
+    return found[0] if single else found
+
+
+def predict_sentence_ends(model: nn.Module, tokenizer: Any, text: str | Sequence[str], *,
+                          max_length: int | None = None, stride: int = 32, batch_size: int = 32) -> list[Any]:
+    """Sentence ends (offsets one past a sentence's last non-space character) of one text or of each text.
+
+    A word predicted as class 1 ends a sentence.  The text's last word always
+    ends one (as ``rmdlib.baselines.regex_split`` rule 3), so a text with no
+    predicted end is one sentence, and whitespace-only text has none.
+    Scored with ``rmdlib.metrics.boundary_scores``.  Used in chapter 5.
+    """
+    single = isinstance(text, str)
+    texts = [text] if single else list(text)
+    if not all(isinstance(t, str) for t in texts):
+        raise InferError("predict_sentence_ends takes a text or a list of texts (str)")
+    spans = [word_spans(t) for t in texts]
+    classes = _word_classes(model, tokenizer, [[t[a:b] for a, b in s] for t, s in zip(texts, spans)],
+                            max_length=max_length, stride=stride, batch_size=batch_size)
+    ends = []
+    for s, c in zip(spans, classes):
+        found = sentence_ends_from_labels(s, [int(x == 1) for x in c])
+        ends.append(found + [s[-1][1]] if s and (not found or found[-1] != s[-1][1]) else found)
+    return ends[0] if single else ends
+
+
+def split_sentences(model: nn.Module, tokenizer: Any, text: str, *, max_length: int | None = None,
+                    stride: int = 32, batch_size: int = 32) -> list[str]:
+    """Cut ``text`` into sentences; ``"".join(split_sentences(...)) == text`` exactly.
+
+    Each sentence keeps the whitespace that follows it (the first also the
+    whitespace before it).  Ends from :func:`predict_sentence_ends`, cut by
+    ``rmdlib.tokens.split_at``.  Used in chapter 5.
+    """
+    if not isinstance(text, str):
+        raise InferError(f"split_sentences takes one text (str), got {type(text).__name__}")
+    return split_at(text, predict_sentence_ends(model, tokenizer, text, max_length=max_length, stride=stride,
+                                                batch_size=batch_size))
