@@ -89,14 +89,12 @@ def _pick_exact(candidates: Tensor, n_tokens: Tensor, mask_prob: float, generato
 
 
 def _check_masking(ids: Tensor, special: Tensor, mask_frac: float, random_frac: float, vocab: int | None) -> None:
-    problems = {f"input_ids {tuple(ids.shape)} and special_tokens_mask {tuple(special.shape)} differ in shape":
-                ids.shape != special.shape,
-                "random_frac > 0 needs vocab_size to draw random tokens": random_frac > 0 and vocab is None,
-                f"need mask_frac, random_frac >= 0 with a sum <= 1, got {mask_frac}, {random_frac}":
-                not (mask_frac >= 0 and random_frac >= 0 and mask_frac + random_frac <= 1)}
-    for reason, bad in problems.items():
-        if bad:
-            raise ValueError(f"mask_tokens: {reason}")
+    if ids.shape != special.shape:
+        raise ValueError(f"mask_tokens: input_ids {tuple(ids.shape)} vs special_tokens_mask {tuple(special.shape)}")
+    if random_frac > 0 and vocab is None:
+        raise ValueError("mask_tokens: random_frac > 0 needs vocab_size to draw random tokens")
+    if not (mask_frac >= 0 and random_frac >= 0 and mask_frac + random_frac <= 1):
+        raise ValueError(f"mask_tokens: need mask_frac, random_frac >= 0, sum <= 1; got {mask_frac}, {random_frac}")
 
 
 def mask_tokens(input_ids: Tensor, special_tokens_mask: Tensor, *, mask_token_id: int, mask_prob: float = 0.15,
@@ -152,7 +150,7 @@ def replace_tokens(input_ids: Tensor, masked: MaskedBatch, sampled: Tensor) -> C
     the loss masks them out with attention_mask.  Used in chapters 1 and 3.
     """
     if sampled.shape != input_ids.shape:
-        raise ValueError(f"sampled {tuple(sampled.shape)} must have the shape of input_ids {tuple(input_ids.shape)}")
+        raise ValueError(f"sampled {tuple(sampled.shape)} must have input_ids' shape {tuple(input_ids.shape)}")
     corrupted = torch.where(masked.selected, sampled, input_ids)  # (B, T)
     return Corruption(corrupted, (corrupted != input_ids).long())
 
@@ -227,7 +225,7 @@ def build_pair(vocab_size: int, *, hidden: int = 128, layers: int = 4, heads: in
 def build_mlm(vocab_size: int, *, hidden: int = 128, layers: int = 4, heads: int = 4,
               intermediate: int | None = None, embedding_size: int | None = None, max_position: int = 512,
               pad_token_id: int = 0, dropout: float = 0.1, init_std: float = 0.02) -> ElectraForMaskedLM:
-    """A masked-LM baseline with the discriminator's backbone (``build_pair``'s arguments), for equal-size runs.
+    """A masked-LM baseline with the discriminator's backbone (``build_pair``'s arguments), for fair comparisons.
 
     The reference's BERT baseline is likewise a full-size generator (run:87-93).  Used in chapter 3.
     """
@@ -237,7 +235,6 @@ def build_mlm(vocab_size: int, *, hidden: int = 128, layers: int = 4, heads: int
 
 class RTDOutput(NamedTuple):
     """Everything one RTD step computed (for the loss, the logs and the book's demos)."""
-
     loss: RTDLoss
     masked: MaskedBatch
     corrupted_ids: Tensor  # (B, T)
@@ -247,7 +244,7 @@ class RTDOutput(NamedTuple):
 
 
 def _special_mask(batch: Batch, special_ids: Sequence[int], mask_token_id: int) -> Tensor:
-    """The batch's special_tokens_mask if it has one, else membership in special_ids ([MASK] included, helpers:135)."""
+    """The batch's special_tokens_mask, else membership in special_ids + [MASK] (helpers:135)."""
     ids = batch["input_ids"]
     if "special_tokens_mask" in batch:
         return batch["special_tokens_mask"].bool()
@@ -306,9 +303,8 @@ def make_rtd_loss_fn(*, mask_token_id: int, special_ids: Sequence[int], disc_wei
                      masking: MaskingRates = ELECTRA_MASKING, generator: torch.Generator) -> LossFn:
     """``loss_fn(pair, batch) -> (loss, logs)`` for ``rmdlib.train.fit``: the RTD objective.
 
-    logs: loss, mlm_loss, disc_loss, gen_acc (masked positions), disc_acc,
-    disc_precision, disc_recall, replaced_frac (all on non-pad tokens) and
-    tokens (the non-pad count, for tokens/s).  Used in chapter 3.
+    logs: loss, mlm_loss, disc_loss, gen_acc (picked tokens), disc_acc, disc_precision, disc_recall,
+    replaced_frac (non-pad tokens) and tokens (the non-pad count, for tokens/s).  Used in chapter 3.
     """
     def loss_fn(pair: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
         out = rtd_step(pair, batch, mask_token_id=mask_token_id, special_ids=special_ids,
@@ -321,10 +317,9 @@ def make_rtd_loss_fn(*, mask_token_id: int, special_ids: Sequence[int], disc_wei
 
 def make_mlm_loss_fn(*, mask_token_id: int, special_ids: Sequence[int], masking: MaskingRates = BERT_MASKING,
                      generator: torch.Generator) -> LossFn:
-    """``loss_fn(model, batch) -> (loss, logs)`` for the masked-LM baseline (BERT's 80/10/10 by default).
+    """``loss_fn(model, batch) -> (loss, logs)`` for the MLM baseline, BERT's 80/10/10 by default.
 
-    logs: loss, gen_acc (masked positions), tokens (non-pad count).  Used in chapter 3.
-    """
+    logs: loss, gen_acc (picked tokens), tokens (non-pad count).  Used in chapter 3."""
     def loss_fn(model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
         masked = _mask_batch(batch, special_ids, mask_token_id, masking, model.config.vocab_size, generator)
         logits = model(**_model_inputs(batch, masked.masked_ids)).logits  # (B, T, V)

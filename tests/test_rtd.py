@@ -294,8 +294,17 @@ def _evaluate(pair: ElectraPair, batch: dict[str, torch.Tensor]) -> tuple[float,
     return _auc(out.disc_logits[nonpad], out.disc_labels.bool()[nonpad]), gen_acc
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny matrices run fastest on one thread; on a busy machine two threads spin-wait (100x slower)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.mark.slow
-def test_short_pretraining_teaches_the_discriminator_to_find_replaced_tokens() -> None:
+def test_short_pretraining_teaches_the_discriminator_to_find_replaced_tokens(one_thread) -> None:
     # ~85-95 % of tokens are original, so plain accuracy flatters the all-"original" predictor;
     # AUC is 0.5 for any constant predictor and does not depend on that imbalance.
     W, T = 64, 16

@@ -79,7 +79,13 @@ def sync() -> None:
         source = py.read_text(encoding="utf-8")
         if with_repo_url(source, url) != source:
             py.write_text(with_repo_url(source, url), encoding="utf-8")
-        jupytext.write(paired_notebook(py), py.with_suffix(".ipynb"), fmt="ipynb")
+        nb, ipynb = paired_notebook(py), py.with_suffix(".ipynb")
+        if ipynb.exists():  # keep the cell ids of unchanged positions: no churn in diffs
+            old = nbformat.read(ipynb, as_version=4).cells
+            for new, prev in zip(nb.cells, old):
+                if "id" in prev and new.cell_type == prev.cell_type:
+                    new["id"] = prev["id"]
+        jupytext.write(nb, ipynb, fmt="ipynb")
 
 
 if __name__ == "__main__":
