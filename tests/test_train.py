@@ -42,6 +42,21 @@ def test_weight_decay_is_chosen_by_tensor_rank() -> None:
     assert len(groups) == 2 and all(p.dim() >= 2 for p in groups[0]["params"])
 
 
+def test_adamw_uses_the_fused_kernel_on_cpu_with_plain_adamw_results() -> None:
+    model = TiedTagger()
+    opt = build_optimizer(model, TrainConfig(lr=1e-2, weight_decay=0.1))
+    assert opt.defaults["fused"] is True
+    reference = TiedTagger()
+    reference.load_state_dict(model.state_dict())
+    ref_opt = torch.optim.AdamW(param_groups(reference, 0.1), lr=1e-2, foreach=False)
+    for m, o in ((model, opt), (reference, ref_opt)):
+        for p in m.parameters():
+            p.grad = torch.ones_like(p)
+        o.step()
+    for a, b in zip(model.parameters(), reference.parameters()):
+        torch.testing.assert_close(a, b)
+
+
 def test_only_vector_group_when_no_matrices() -> None:
     norm = nn.LayerNorm(4)
     groups = param_groups(norm, 0.1)
