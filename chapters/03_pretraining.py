@@ -1,0 +1,667 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# (ch-03)=
+# # 3. Pretraining a tiny ELECTRA
+#
+# :::{admonition} Learning objectives
+# :class: tip
+# After this chapter you can
+# 1. build an ELECTRA {term}`generator` and {term}`discriminator` that share their
+#    embeddings, and check that the shared parameters are the same objects;
+# 2. explain why the generator is kept small;
+# 3. pretrain the pair with the library's one training loop and read its learning
+#    curves: both losses, generator and discriminator accuracy, tokens per second;
+# 4. look at what the discriminator flags on text it never saw;
+# 5. compare replaced token detection with masked language modeling at equal
+#    training FLOPs through a short {term}`fine-tuning` probe, and say what the
+#    comparison can and cannot show.
+# :::
+#
+# **Time:** about 75 minutes to read and run; the code runs in about 3 minutes on
+# 2 CPU cores in the offline profile, most of it the two pretraining runs (the
+# first is cached and reused by chapters 4 to 9).
+
+# %% tags=["remove-cell"]
+# Colab only: install rmdlib from the course repository, keeping Colab's torch.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    import torch
+
+    REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
+    with open("/tmp/keep-torch.txt", "w") as f:
+        f.write(f"torch=={torch.__version__}\n")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/keep-torch.txt", f"rmdlib @ git+{REPO}"],
+        check=True,
+    )
+
+# %%
+import rmdlib
+from rmdlib.report import glue, run_card
+
+P = rmdlib.setup(seed=0)
+glue("run_card", run_card(P), markdown=True);
+
+# %% [markdown]
+# {glue:md}`run_card`
+#
+# ## 1. The plan, and where the code lives
+#
+# Chapter 2 derived the {term}`replaced token detection` objective
+# $\mathcal{L}_\text{MLM} + \lambda\,\mathcal{L}_\text{Disc}$ and checked it on one batch.
+# This chapter trains with it. Everything it runs comes from `rmdlib.zoo`, the
+# module that gives every later chapter a pretrained encoder: in the offline
+# {term}`profile` that encoder is the one pretrained right here, and the run is
+# cached, so chapters 4 to 9 load it instead of training it again. One frozen
+# configuration, `zoo.PRETRAIN`, fixes that run; its comments say why each value
+# was chosen.
+
+# %% tags=["hide-input"]
+import inspect
+import math
+import time
+from dataclasses import replace
+
+import datasets
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+import transformers
+from datasets import DatasetDict
+from IPython.display import HTML, Code, display
+
+from rmdlib import data, rtd, zoo
+from rmdlib.tagging import TaggingConfig, evaluate_tagger, finetune_tagger
+from rmdlib.train import TrainConfig
+
+datasets.disable_progress_bars()  # no progress bars in the built pages
+transformers.utils.logging.disable_progress_bar()
+
+
+def source(obj):
+    """The library's own source of ``obj``, shown instead of retyped."""
+    return Code(inspect.getsource(obj), language="python")
+
+
+source(zoo.PretrainConfig)
+
+# %% [markdown]
+# In the offline profile the pretraining text is the synthetic {term}`micro-world`:
+# documents written by `rmdlib.synth` from the *training* name parts only, so no
+# entity of the test split of chapter 4 is ever seen here. In the colab profile it
+# is WikiText-2 {cite}`merity2017pointer` at a pinned revision, and the tokenizer is
+# ELECTRA's own. Offline, a {term}`WordPiece` vocabulary {cite}`wu2016google` is
+# trained on the same documents and cached.
+
+# %%
+cfg = replace(zoo.PRETRAIN, steps=P.n(zoo.PRETRAIN.steps))  # offline: exactly PRETRAIN
+tok = zoo.tokenizer(P, cfg)
+texts = zoo.pretraining_texts(P, cfg)
+rows = zoo.pack(tok, texts, cfg.max_length)  # (N, T): [CLS] ... [SEP], no padding
+print(texts[0][:300], "...")
+glue("n_docs", len(texts))
+glue("vocab", len(tok))
+glue("n_rows", rows.shape[0])
+glue("n_corpus_tokens", rows.numel())
+glue("T", cfg.max_length)
+glue("B", cfg.batch_size);
+
+# %% [markdown]
+# The corpus has {glue:text}`n_docs:,` documents. `zoo.pack` concatenates their
+# sub-tokens (vocabulary of {glue:text}`vocab:,`), puts `[SEP]` after each document
+# and cuts the stream into {glue:text}`n_rows:,` rows of $T$ = {glue:text}`T:d`
+# tokens, {glue:text}`n_corpus_tokens:,` tokens in all, each row framed by
+# `[CLS]` and `[SEP]`. Fixed-length rows need no padding, so every token of a
+# batch is real text; this is how BERT and ELECTRA build their pretraining data too
+# {cite}`devlin2019bert,clark2020electra`.
+#
+# ## 2. Two networks, one embedding block
+#
+# `zoo.new_pair` calls `rmdlib.rtd.build_pair` with the configuration's sizes. The
+# pair's constructor is short: it makes the generator use the discriminator's
+# embedding module and re-ties the generator's output layer to those shared word
+# embeddings.
+
+# %% tags=["hide-input"]
+source(rtd.ElectraPair.__init__)
+
+# %%
+fresh = zoo.new_pair(cfg, tok)  # initialised, not trained
+gen, disc = fresh.generator, fresh.discriminator
+shared = gen.electra.embeddings is disc.electra.embeddings
+same_word_matrix = gen.electra.embeddings.word_embeddings.weight is disc.electra.embeddings.word_embeddings.weight
+tied_output = gen.generator_lm_head.weight is disc.electra.embeddings.word_embeddings.weight
+print(f"same embedding module: {shared}; same word-embedding Parameter: {same_word_matrix}; "
+      f"generator output layer is that Parameter: {tied_output}")
+assert shared and same_word_matrix and tied_output
+
+
+def n_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+n_emb, n_gen, n_disc, n_pair = n_params(disc.electra.embeddings), n_params(gen), n_params(disc), n_params(fresh)
+assert n_pair == n_gen + n_disc - n_emb  # parameters() counts each shared Parameter once
+params = pd.DataFrame(
+    {"parameters": [n_emb, n_gen - n_emb, n_disc - n_emb, n_pair]},
+    index=["shared embeddings", "generator only", "discriminator only", "pair (each counted once)"])
+display(params)
+glue("n_emb", n_emb)
+glue("n_gen_own", n_gen - n_emb)
+glue("n_disc_own", n_disc - n_emb)
+glue("n_pair", n_pair)
+glue("gen_hidden", gen.config.hidden_size)
+glue("disc_hidden", disc.config.hidden_size)
+glue("gen_scale", cfg.gen_scale);
+
+# %% [markdown]
+# `is` compares object identity, not values: the two networks hold one and the same
+# `Parameter`, so an optimizer step on it moves both, and `pair.parameters()` yields
+# it once. The embeddings ({glue:text}`n_emb:,` parameters) are the only place where
+# the discriminator's loss reaches the generator's weights, since sampling from the
+# generator has no gradient (chapter 2). ELECTRA shares them because the generator's
+# masked-LM loss gives the embeddings a dense, vocabulary-wide training signal,
+# while the discriminator's loss only updates the embeddings of tokens that
+# occur in the input; tying them gave a better model than separate embeddings
+# {cite}`clark2020electra` (§3.2).
+#
+# ### Why the generator is small
+#
+# The generator here has width {glue:text}`gen_hidden:d` against the discriminator's
+# {glue:text}`disc_hidden:d` (`gen_scale` = {glue:text}`gen_scale:.2f`), and
+# {glue:text}`n_gen_own:,` parameters of its own against {glue:text}`n_disc_own:,`.
+# That is the paper's finding, not an economy: generators between 1/4 and 1/2 of the
+# discriminator's size gave the best discriminators, and larger ones made them worse
+# {cite}`clark2020electra` (§3.2, figure 3). A generator that is too good proposes
+# replacements that are too hard to detect, and the discriminator spends its capacity
+# modelling the generator instead of the language. A small generator also keeps the
+# extra compute down, which matters for the comparison of section 5.
+#
+# ## 3. Pretraining with the library's loop
+#
+# Pretraining is `train.fit` with the RTD loss function of `rmdlib.rtd`: no special
+# trainer. `zoo.pretrain` builds the model, the loss function and the data loader and
+# calls `fit`; `zoo.cached_pretrain` runs it once and keeps the result (both networks
+# saved with `save_pretrained`, plus the History) in a folder named by a hash of the
+# configuration, the vocabulary, the texts and the library version.
+
+# %% tags=["hide-input"]
+source(zoo.pretrain)
+
+# %%
+t0 = time.perf_counter()
+run = zoo.cached_pretrain(cfg, tok, texts, device=P.device)
+cell_seconds = time.perf_counter() - t0
+pair, history = run.pair, run.history
+frame = history.to_frame()
+steady = frame.iloc[1:]  # the first record includes start-up costs
+rtd_tokens_per_s = float(steady["tokens_per_s"].mean())
+print(f"cached at {run.path.name}; training took {run.seconds:.1f} s when it ran, this cell {cell_seconds:.1f} s")
+glue("rtd_steps", cfg.steps)
+glue("rtd_seconds", run.seconds)
+glue("rtd_tokens_per_s", rtd_tokens_per_s)
+glue("rtd_tokens_seen", cfg.steps * cfg.batch_size * cfg.max_length)
+glue("passes", cfg.steps * cfg.batch_size / rows.shape[0])
+last = {k: float(v) for k, v in frame.iloc[-1].items()}  # python floats for glue
+glue("final_gen_acc", last["gen_acc"])
+glue("final_disc_acc", last["disc_acc"])
+glue("final_replaced", last["replaced_frac"])
+glue("final_constant_acc", 1 - last["replaced_frac"])
+glue("final_disc_recall", last["disc_recall"])
+glue("final_disc_precision", last["disc_precision"])
+glue("mask_prob", rtd.ELECTRA_MASKING.mask_prob)
+
+
+def bernoulli_entropy(r):
+    """The loss of the best constant prediction, r everywhere, when a share r of the labels is 1 (nats)."""
+    return -(r * math.log(r) + (1 - r) * math.log(1 - r))
+
+
+constant_loss = bernoulli_entropy(last["replaced_frac"])
+below_constant = 1 - last["disc_loss"] / constant_loss  # share of the constant's loss the discriminator removed
+glue("final_disc_loss", last["disc_loss"])
+glue("constant_loss", constant_loss)
+glue("below_constant", below_constant)
+glue("plateau_verdict", "has left that plateau" if below_constant > 0.1 else
+     "has barely moved off that plateau: it has learnt little beyond the base rate");
+
+# %% [markdown]
+# The run took {glue:text}`rtd_steps:d` optimizer steps of {glue:text}`B:d` rows,
+# {glue:text}`rtd_tokens_seen:,` tokens or {glue:text}`passes:.1f` passes over the
+# corpus, in {glue:text}`rtd_seconds:.1f` s of training at about
+# {glue:text}`rtd_tokens_per_s:,.0f` tokens/s (measured when the run was made; on a
+# cache hit that is the earlier run's time). The History records every
+# {glue:text}`log_every:d` steps what the loss function logged: both loss terms,
+# the generator's accuracy on the masked positions, and the discriminator's
+# accuracy, precision and recall on all tokens.
+
+# %% tags=["hide-input"]
+glue("log_every", cfg.log_every)
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+history.plot(axes[0], keys=("mlm_loss", "disc_loss"))
+axes[0].set(title="The two loss terms", ylabel="nats per token", yscale="log")
+history.plot(axes[1], keys=("gen_acc", "disc_acc", "disc_recall", "disc_precision"))
+axes[1].plot(frame["step"], 1 - frame["replaced_frac"], ls=":", color="gray", label="always 'original'")
+axes[1].set(title="Accuracy", ylim=(0, 1.02))
+axes[1].legend(fontsize=8)
+history.plot(axes[2], keys=("tokens_per_s",))
+axes[2].set(title="Throughput", ylabel="tokens / s")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Read the middle panel with its dotted line. Only about
+# {glue:text}`final_replaced:.1%` of the tokens are replaced at the end:
+# {glue:text}`mask_prob:.0%` are masked, and whenever the generator samples the original token back, that token
+# counts as original. So a discriminator that always answers "original" is
+# {glue:text}`final_constant_acc:.1%` accurate, and the discriminator's
+# {glue:text}`final_disc_acc:.1%` must be read against that line, not against 50 %.
+# Recall ({glue:text}`final_disc_recall:.1%`, the share of replaced tokens it finds)
+# and precision ({glue:text}`final_disc_precision:.1%`, the share of its alarms that
+# are right) do not have this problem. The generator's accuracy rises to
+# {glue:text}`final_gen_acc:.1%`; the better it guesses, the more of its samples are
+# the original token and the fewer tokens count as replaced, so the discriminator's
+# task gets harder as training goes on. The paper tried the alternatives, training
+# the two networks one after the other or adversarially, and found this joint
+# training best {cite}`clark2020electra` (§3.2).
+#
+# The losses say the same with one more number. The best *constant* discriminator
+# predicts the base rate $r$ everywhere and has the binary cross-entropy
+# $H(r) = -r\log r - (1-r)\log(1-r)$ = {glue:text}`constant_loss:.3f` nats at the final
+# $r$; the discriminator ends at {glue:text}`final_disc_loss:.3f`, that is
+# {glue:text}`below_constant:.1%` below the constant, so it
+# {glue:text}`plateau_verdict`. Small transformers trained with RTD sit on such a
+# plateau at first: a replaced token looks like any other word, and telling it apart
+# needs attention that compares each token with its neighbours, which the network
+# only learns once it has found that comparing helps. The generator has no such
+# problem, because the masked position's own identity is hidden and the context is
+# all it has. How long the plateau lasts depends on the model, the data and the
+# budget; section 5 measures what the run leaves the encoder with.
+#
+# ## 4. What the discriminator flags on held-out text
+#
+# Now the trained pair corrupts documents it never saw (the next micro-world
+# documents after the training ones; WikiText-2's test split in the colab profile),
+# and the discriminator labels every token. Each token below is shaded by the
+# discriminator's probability $\sigma(z_t)$ that it was replaced; tokens that really
+# were replaced are **bold and underlined**, with the original token in the tooltip.
+
+# %%
+heldout = zoo.pretraining_texts(P, cfg, split="heldout")
+held_ids = zoo.pack(tok, heldout, cfg.max_length)  # (N, T)
+held_batch = {"input_ids": held_ids, "attention_mask": torch.ones_like(held_ids)}
+with torch.no_grad():
+    out = rtd.rtd_step(pair, held_batch, mask_token_id=tok.mask_token_id, special_ids=tok.all_special_ids,
+                       generator=torch.Generator().manual_seed(P.seed))
+prob = torch.sigmoid(out.disc_logits)  # (N, T)
+replaced = out.disc_labels.bool()  # (N, T)
+flagged = prob > 0.5
+
+
+def auc(scores, positive):
+    """P(a replaced token scores above an original one): the Mann-Whitney form of ROC AUC."""
+    ranks = torch.cat([scores[positive], scores[~positive]]).argsort().argsort().double() + 1
+    n_pos, n_neg = positive.sum().item(), (~positive).sum().item()
+    return (ranks[:n_pos].sum().item() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+glue("held_tokens", held_ids.numel())
+glue("held_replaced", replaced.float().mean().item())
+glue("held_recall", (flagged & replaced).sum().item() / replaced.sum().item())
+glue("held_precision", (flagged & replaced).sum().item() / max(1, flagged.sum().item()))
+glue("held_auc", auc(out.disc_logits.flatten(), replaced.flatten()))
+glue("held_gen_acc", (out.gen_logits.argmax(-1) == out.masked.mlm_labels)[out.masked.selected].float().mean().item())
+
+
+def token_html(ids, original, p, is_replaced):
+    """One row as HTML spans: background = P(replaced); replaced tokens bold + underlined."""
+    spans = []
+    for i, o, q, r in zip(ids.tolist(), original.tolist(), p.tolist(), is_replaced.tolist()):
+        piece = tok.convert_ids_to_tokens(i)
+        text = piece[2:] if piece.startswith("##") else " " + piece
+        style = f"background: rgba(214, 39, 40, {q:.2f}); padding: 1px 0;"
+        if r:
+            style += " font-weight: bold; text-decoration: underline;"
+        title = f"P(replaced) = {q:.2f}" + (f"; original: {tok.convert_ids_to_tokens(o)}" if r else "")
+        spans.append(f'<span style="{style}" title="{title}">{text}</span>')
+    return '<div style="line-height: 1.9; font-family: monospace; font-size: 90%;">' + "".join(spans) + "</div>"
+
+
+display(HTML(token_html(out.corrupted_ids[0], held_ids[0], prob[0], replaced[0])))
+
+# %% [markdown]
+# Over all {glue:text}`held_tokens:,` held-out tokens, {glue:text}`held_replaced:.1%`
+# were replaced; the discriminator finds {glue:text}`held_recall:.1%` of them with a
+# precision of {glue:text}`held_precision:.1%`, and ranks a random replaced token above
+# a random original one with probability {glue:text}`held_auc:.3f` (the ROC AUC; 0.5
+# is guessing). The generator predicts {glue:text}`held_gen_acc:.1%` of the masked
+# tokens exactly.
+# Hover over the tokens: which replacements survive unflagged, and are they
+# plausible in their slot (a number for a number, a name for a name)? Those are the
+# corruptions a small generator is meant to supply.
+#
+# ## 5. RTD against masked language modeling at equal compute
+#
+# ELECTRA's claim is about efficiency: at the same training compute, the
+# discriminator is a better starting point for fine-tuning than a masked-LM
+# encoder, because its loss has a term at every token, not only at the
+# {glue:text}`mask_prob:.0%` that were masked. The paper reports a GLUE score of 79.9 for ELECTRA-Small against
+# 75.1 for BERT-Small trained with the same FLOPs {cite}`clark2020electra` (table 1).
+# We repeat the experiment in miniature.
+#
+# **Same compute, counted, not timed.** Wall-clock time depends on the machine and on
+# whatever else runs on it, so we match *estimated training FLOPs*. A forward pass
+# costs about 2 FLOPs per weight per token for every matrix multiply the token goes
+# through, plus attention's $QK^\top$ and $AV$; the backward pass costs twice the
+# forward, so training costs about $6N$ FLOPs per token {cite}`kaplan2020scaling`.
+# `zoo.flops_per_token` counts exactly that (`tests/test_zoo.py` checks it against
+# PyTorch's FLOP counter):
+
+# %% tags=["hide-input"]
+source(zoo.flops_per_token)
+
+# %%
+mlm_fresh = zoo.new_mlm(cfg, tok)
+tokens_per_step = cfg.batch_size * cfg.max_length
+f_gen, f_disc = zoo.flops_per_token(gen, cfg.max_length), zoo.flops_per_token(disc, cfg.max_length)
+f_mlm = zoo.flops_per_token(mlm_fresh, cfg.max_length)
+rtd_step_flops = 3 * (f_gen + f_disc) * tokens_per_step  # an RTD step trains both networks
+mlm_step_flops = 3 * f_mlm * tokens_per_step  # an MLM step trains one discriminator-sized network
+mlm_steps = round(cfg.steps * rtd_step_flops / mlm_step_flops)
+flops = pd.DataFrame({"forward FLOPs / token": [f_gen, f_disc, f_gen + f_disc, f_mlm],
+                      "training FLOPs / step": [3 * f_gen * tokens_per_step, 3 * f_disc * tokens_per_step,
+                                                rtd_step_flops, mlm_step_flops]},
+                     index=["generator", "discriminator", "RTD step (both)", "MLM step"])
+display(flops.style.format("{:.3g}"))
+glue("f_gen_share", f_gen / (f_gen + f_disc))
+glue("flop_ratio", rtd_step_flops / mlm_step_flops)
+glue("mlm_steps", mlm_steps)
+glue("total_flops", cfg.steps * rtd_step_flops)
+glue("orders", math.log10(1.4e18 / (cfg.steps * rtd_step_flops)))  # 1.4e18: Clark et al. 2020, table 1
+glue("lm_head_share", 2 * len(tok) * gen.config.embedding_size / f_mlm);
+
+# %% [markdown]
+# An RTD step costs {glue:text}`flop_ratio:.3f` MLM steps, so the MLM baseline gets
+# {glue:text}`mlm_steps:d` steps against RTD's {glue:text}`rtd_steps:d`. The ratio is
+# close to 1 for a reason worth seeing. The generator is
+# {glue:text}`f_gen_share:.1%` of the RTD forward cost, but nearly all of that is its
+# output layer over the vocabulary, and the masked-LM baseline pays for the same
+# layer: at this tiny size it is {glue:text}`lm_head_share:.1%` of the MLM model's
+# forward FLOPs. What RTD adds, the generator's narrow transformer layers, is cheap.
+# Both runs get {glue:text}`total_flops:.2e` training FLOPs, about
+# {glue:text}`orders:.0f` orders of magnitude below the 1.4e18 of ELECTRA-Small
+# and BERT-Small in the paper {cite}`clark2020electra` (table 1).
+#
+# The MLM baseline is a masked LM with the discriminator's backbone, trained with
+# BERT's masking {cite}`devlin2019bert` (`rtd.BERT_MASKING`: of the picked tokens
+# 80 % shown as `[MASK]`, 10 % random, 10 % unchanged) by the same `fit`, on
+# the same rows, in the same order, with the same learning-rate schedule.
+
+# %%
+mlm_model, mlm_history, mlm_seconds = zoo.pretrain(cfg, tok, texts, objective="mlm", steps=mlm_steps,
+                                                   device=P.device)
+mlm_frame = mlm_history.to_frame()
+mlm_tokens_per_s = float(mlm_frame.iloc[1:]["tokens_per_s"].mean())
+glue("mlm_seconds", mlm_seconds)
+glue("mlm_tokens_per_s", mlm_tokens_per_s)
+glue("mlm_final_acc", float(mlm_frame.iloc[-1]["gen_acc"]))
+glue("wall_ratio", run.seconds / mlm_seconds);
+
+# %% [markdown]
+# Equal FLOPs need not mean equal time, so we measure it: RTD trained at
+# {glue:text}`rtd_tokens_per_s:,.0f` tokens/s ({glue:text}`rtd_seconds:.1f` s) and MLM at
+# {glue:text}`mlm_tokens_per_s:,.0f` tokens/s ({glue:text}`mlm_seconds:.1f` s), a
+# wall-clock ratio of {glue:text}`wall_ratio:.2f`. The FLOP estimate ignores what a
+# CPU also spends time on: two models mean twice the small kernels, layer norms
+# and softmaxes, plus sampling and the corruption step; and on a shared machine
+# the clock also measures everyone else's work. (If the RTD run came from
+# the cache, its time was measured on the machine that made it.) The MLM model
+# reaches a masked-token accuracy of {glue:text}`mlm_final_acc:.1%`, against the
+# much narrower generator's {glue:text}`final_gen_acc:.1%`.
+#
+# ### The fine-tuning probe
+#
+# Pretraining losses of different objectives cannot be compared with each other, so
+# each encoder is judged by what it is for: the same short fine-tuning recipe for
+# {term}`named-entity recognition` on the micro-world (`rmdlib.tagging.finetune_tagger`:
+# `models.build_tagger` plus `fit`), scored by entity-level F1 on the test split
+# (`rmdlib.metrics`, conlleval rules). A third encoder with the same architecture but
+# no pretraining at all is the control. Each probe runs with several seeds (head
+# initialisation, dropout and data order change; the encoders do not), so we can see
+# how large a difference must be to mean something.
+
+# %%
+ner = data.load_ner(P.ner_data)
+probe_data = DatasetDict(train=ner["train"].select(range(P.n(1000))), test=ner["test"])
+TAGGING = TaggingConfig(batch_size=32, dropout=cfg.dropout)
+PROBE = TrainConfig(lr=1e-3, max_steps=P.n(200), warmup_ratio=0.1)
+SEEDS = (0, 1, 2)
+encoders = {"RTD (ELECTRA)": pair.discriminator, "MLM (BERT-style)": mlm_model, "no pretraining": disc}
+
+
+def probe(encoder, seed):
+    """Entity F1 on the test split after fine-tuning ``encoder`` with PROBE and ``seed``."""
+    torch.manual_seed(seed)  # the head's initialisation and dropout
+    model, _ = finetune_tagger(encoder.to(P.device), probe_data, tok, replace(PROBE, seed=seed), TAGGING)
+    return evaluate_tagger(model, tok, probe_data["test"], TAGGING)["f1"]
+
+
+t0 = time.perf_counter()
+f1 = pd.DataFrame({name: [probe(enc, s) for s in SEEDS] for name, enc in encoders.items()}, index=SEEDS)
+probe_seconds = time.perf_counter() - t0
+f1.index.name = "seed"
+display(f1.style.format("{:.3f}"))
+glue("probe_steps", PROBE.max_steps)
+glue("probe_train", len(probe_data["train"]))
+glue("probe_test", len(probe_data["test"]))
+glue("n_seeds", len(SEEDS))
+glue("probe_seconds", probe_seconds);
+
+# %% [markdown]
+# Every probe trains for {glue:text}`probe_steps:d` steps on {glue:text}`probe_train:,`
+# training sentences and is scored on {glue:text}`probe_test:,` test sentences, with
+# {glue:text}`n_seeds:d` seeds per encoder ({glue:text}`probe_seconds:.0f` s for all of
+# them). The table and figure summarise the runs:
+
+# %%
+summary = pd.DataFrame({
+    "pretraining steps": [cfg.steps, mlm_steps, 0],
+    "training FLOPs": [cfg.steps * rtd_step_flops, mlm_steps * mlm_step_flops, 0.0],
+    "pretraining s": [run.seconds, mlm_seconds, 0.0],
+    "F1 mean": f1.mean(),
+    "F1 std": f1.std(ddof=1),
+}, index=f1.columns)
+display(summary.style.format({"training FLOPs": "{:.2e}", "pretraining s": "{:.1f}", "F1 mean": "{:.3f}",
+                              "F1 std": "{:.3f}"}))
+
+fig, ax = plt.subplots(figsize=(6.5, 3.6))
+colors = ["tab:red", "tab:blue", "tab:gray"]
+ax.bar(summary.index, summary["F1 mean"], yerr=summary["F1 std"], capsize=6, color=colors, alpha=0.8)
+for i, name in enumerate(f1.columns):
+    ax.scatter(np.full(len(SEEDS), i), f1[name], color="black", s=12, zorder=3)
+ax.set(ylabel="test entity F1", title=f"Fine-tuning probe: mean ± std over {len(SEEDS)} seeds (dots)",
+       ylim=(0, 1))
+fig.tight_layout()
+plt.show()
+
+means, stds = summary["F1 mean"], summary["F1 std"]
+rtd_f1, mlm_f1, rnd_f1 = (float(m) for m in means)
+noise = float(max(stds.iloc[0], stds.iloc[1]))  # the larger seed-to-seed spread of the two
+gap = rtd_f1 - mlm_f1
+for key, value in (("rtd_f1", rtd_f1), ("mlm_f1", mlm_f1), ("rnd_f1", rnd_f1), ("rtd_std", stds.iloc[0]),
+                   ("mlm_std", stds.iloc[1]), ("rnd_std", stds.iloc[2]), ("gap", gap), ("abs_gap", abs(gap)),
+                   ("noise", noise), ("rtd_gain", rtd_f1 - rnd_f1), ("mlm_gain", mlm_f1 - rnd_f1)):
+    glue(key, float(value))
+if abs(gap) <= 2 * noise:
+    verdict = "lies within twice the larger seed-to-seed standard deviation, so this run cannot tell the two apart"
+else:
+    verdict = (f"is more than twice the larger seed-to-seed standard deviation, so at this scale "
+               f"{'RTD' if gap > 0 else 'MLM'} is the better starting point")
+glue("verdict", verdict);
+
+# %% [markdown]
+# **What the run shows.** After RTD pretraining the probe reaches a test F1 of
+# {glue:text}`rtd_f1:.3f` ± {glue:text}`rtd_std:.3f`, after MLM pretraining
+# {glue:text}`mlm_f1:.3f` ± {glue:text}`mlm_std:.3f`, and without pretraining
+# {glue:text}`rnd_f1:.3f` ± {glue:text}`rnd_std:.3f` (mean ± standard deviation over
+# seeds). Pretraining changes the probe's F1 by {glue:text}`rtd_gain:+.3f` (RTD) and
+# {glue:text}`mlm_gain:+.3f` (MLM) against the control. The RTD − MLM difference of
+# {glue:text}`gap:+.3f` {glue:text}`verdict`.
+#
+# **Next to the paper.** {cite:t}`clark2020electra` find RTD better than MLM at equal
+# compute, by 4.8 GLUE points for small models (79.9 against 75.1), with the largest
+# gains for the smallest models. Our experiment differs in ways that all cut against
+# seeing that effect: about {glue:text}`orders:.0f` orders of magnitude less compute,
+# so little that the discriminator {glue:text}`plateau_verdict` (section 3), while
+# the masked LM learns from its first steps; a synthetic language with a few
+# thousand word types; a probe of only {glue:text}`probe_steps:d` steps on one task;
+# and {glue:text}`n_seeds:d` seeds. A result either way at this scale is evidence
+# about this scale; it neither confirms nor refutes the paper's GLUE numbers. What
+# does carry over is the method: equal compute counted in FLOPs, wall-clock reported
+# beside it, a no-pretraining control, and differences judged against the spread
+# over seeds.
+#
+# ## 6. The cached encoder for the next chapters
+#
+# Chapters 4 to 9 start from `zoo.encoder(P)`: the folder of the discriminator that
+# section 3 pretrained (offline) or the Hub id of ELECTRA-Small's discriminator
+# (colab). The folder holds a standard `save_pretrained` checkpoint with its
+# tokenizer, so the stock Auto classes load it. (Transformers reports the weights of
+# the discriminator's output head as unexpected: `AutoModel` builds the encoder
+# without a head, which is what a tagger needs.)
+
+# %%
+from transformers import AutoModel, AutoTokenizer
+
+if P.encoder is None:  # offline: the run of section 3, from the cache
+    path = zoo.encoder(P, cfg)
+    loaded = AutoModel.from_pretrained(path)
+    same = all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(),
+                                                  pair.discriminator.electra.state_dict().values()))
+    print(f"{type(loaded).__name__} from {path}: {n_params(loaded):,} parameters, identical to section 3: {same}")
+    assert same and AutoTokenizer.from_pretrained(path).get_vocab() == tok.get_vocab()
+else:
+    print(f"chapters 4 to 9 fine-tune {zoo.encoder(P)} from the Hub")
+
+# %% [markdown]
+# ## Exercises
+#
+# ```{exercise}
+# :label: ch-03-ex1
+# Pretrain with a generator as wide as the discriminator
+# (`replace(cfg, gen_scale=1.0, steps=60)`, and the same with `gen_scale=0.25`) using
+# `zoo.pretrain`, and compare the last History records: generator accuracy,
+# share of replaced tokens, discriminator recall. Which way does each move, and how
+# does that fit the paper's advice to keep the generator at 1/4 to 1/2 of the
+# discriminator's size? What does each variant cost in FLOPs per step?
+# ```
+#
+# ```{solution} ch-03-ex1
+# :class: dropdown
+# ```python
+# for scale in (0.25, 1.0):
+#     model, hist, sec = zoo.pretrain(replace(cfg, gen_scale=scale, steps=60), tok, texts)
+#     last = hist.train[-1]
+#     cost = 3 * sum(zoo.flops_per_token(m, cfg.max_length)
+#                    for m in (model.generator, model.discriminator)) * tokens_per_step
+#     print(scale, {k: round(last[k], 3) for k in ("gen_acc", "replaced_frac", "disc_recall")},
+#           f"{cost:.2e} FLOPs/step, {sec:.0f} s")
+# ```
+# What to look for: a wider generator learns faster, so its accuracy is higher, more
+# of its samples equal the original token, fewer tokens count as replaced, and the
+# replacements that remain are more plausible, so the discriminator's task is harder.
+# At the paper's scale that harder task gave worse discriminators, besides costing
+# more compute per step (the FLOP count above grows with the generator's layers); a
+# generator of 1/4 to 1/2 the width gives the discriminator a task it can learn from.
+# At this chapter's budget the discriminator may barely leave its plateau with either
+# generator, so compare its loss with the constant predictor's $H(r)$ (section 3)
+# rather than its recall, and see whether your numbers show the trend at all.
+# ```
+#
+# ```{exercise}
+# :label: ch-03-ex2
+# Use `zoo.flops_per_token` on a pair of ELECTRA-Small's sizes
+# (`rtd.build_pair(30522, hidden=256, layers=12, heads=4, embedding_size=128)`, the
+# generator at 1/4 width) and on a masked LM of the discriminator's size. What share
+# of an RTD step's FLOPs is the generator now, and how many MLM steps equal one RTD
+# step? Why is that different from the tiny model of this chapter?
+# ```
+#
+# ```{solution} ch-03-ex2
+# :class: dropdown
+# ```python
+# big = rtd.build_pair(30522, hidden=256, layers=12, heads=4, embedding_size=128, max_position=512)
+# big_mlm = rtd.build_mlm(30522, hidden=256, layers=12, heads=4, embedding_size=128, max_position=512)
+# g, d, m = (zoo.flops_per_token(x, 128) for x in (big.generator, big.discriminator, big_mlm))
+# print(f"generator share {g / (g + d):.1%}, RTD/MLM step ratio {(g + d) / m:.3f}")
+# ```
+# With twelve layers of width 256 the transformer body dominates the cost, while
+# the generator's body shrinks quadratically with its width (1/16 of the
+# discriminator's matrices at 1/4 width). Both the generator and the MLM model pay
+# for an output layer over 30,522 tokens, so the generator remains a sizeable share
+# of an RTD step, and the RTD/MLM ratio stays close to 1. In our tiny model the
+# output layer is an even larger part of everything, which is why equal FLOPs came
+# out as nearly equal step counts. (The reference implementation computes the
+# generator's output layer only at the masked positions, which makes the generator
+# much cheaper; the Hugging Face classes used here compute it everywhere.)
+# ```
+#
+# ```{exercise}
+# :label: ch-03-ex3
+# At the start of pretraining the discriminator's accuracy is already high although it
+# has learnt nothing. Explain the number from the History, and name two metrics in
+# this chapter that do not have this problem.
+# ```
+#
+# ```{solution} ch-03-ex3
+# :class: dropdown
+# Few tokens are replaced (at most the 15 % that are masked, fewer once the generator
+# samples originals back), so answering "original" everywhere is right for
+# $1 - r$ of the tokens, where $r$ is `replaced_frac`; an untrained discriminator
+# whose logits are mostly negative gets close to that. Recall and precision on the
+# replaced class, and the ROC AUC of section 4, do not reward the constant answer:
+# its recall is 0 and its AUC 0.5.
+# ```
+#
+# ## Summary
+#
+# * An ELECTRA pair is two Hugging Face models sharing one embedding module; `is`
+#   shows the shared parameters are the same objects, and the generator's output
+#   layer is tied to them.
+# * The generator is small on purpose: 1/4 to 1/2 of the discriminator's size gave the
+#   best discriminators in the paper; a stronger one makes the task too hard.
+# * Pretraining is the library's `fit` with the RTD loss function; the History gives
+#   the learning curves, including generator and discriminator accuracy and tokens/s.
+#   Discriminator accuracy must be read against the {glue:text}`final_constant_acc:.1%`
+#   of always answering "original".
+# * At equal estimated training FLOPs ({glue:text}`mlm_steps:d` MLM steps against
+#   {glue:text}`rtd_steps:d` RTD steps), the fine-tuning probe gave
+#   {glue:text}`rtd_f1:.3f` (RTD), {glue:text}`mlm_f1:.3f` (MLM) and
+#   {glue:text}`rnd_f1:.3f` (no pretraining); the RTD − MLM difference
+#   {glue:text}`verdict`.
+# * The pretrained discriminator is cached; `zoo.encoder(P)` hands it to chapters 4 to 9.
+#
+# ## References
+#
+# This chapter draws on {cite:t}`clark2020electra` for replaced token detection, the
+# shared embeddings, the generator size and the small-model comparison,
+# {cite:t}`devlin2019bert` for masked language modeling and its masking rates,
+# {cite:t}`kaplan2020scaling` for counting training compute as about $6N$ FLOPs per
+# token, {cite:t}`wu2016google` for WordPiece, and {cite:t}`merity2017pointer` for
+# WikiText-2.
