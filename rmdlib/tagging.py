@@ -23,10 +23,11 @@ from torch.utils.data import DataLoader
 from rmdlib.metrics import entity_scores
 from rmdlib.infer import predict_tags
 from rmdlib.models import build_tagger, tagging_loss_fn
-from rmdlib.tokens import Collator, LengthGroupedBatchSampler, tokenize_ner
+from rmdlib.tokens import Collator, LengthGroupedBatchSampler, encode_words, sbd_words, tokenize_ner
 from rmdlib.train import History, TrainConfig, fit
 
-__all__ = ["TaggingConfig", "evaluate_tagger", "finetune_tagger", "label_names", "train_loader", "windows"]
+__all__ = ["TaggingConfig", "evaluate_tagger", "finetune_tagger", "label_names", "sbd_windows", "train_loader",
+           "windows"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,21 @@ def label_names(ds: Any) -> list[str]:
 def windows(ds: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig()) -> Any:
     """Every split of ``ds`` (tokens, ner_tags) as windows with aligned labels (``-100`` elsewhere)."""
     return tokenize_ner(ds, tokenizer, max_length=cfg.max_length, stride=cfg.stride)
+
+
+def sbd_windows(docs: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig()) -> Any:
+    """Sentence-split documents (``.text``, ``.sentence_ends``) as training windows with END/O labels.
+
+    Words come from :func:`rmdlib.tokens.sbd_words`; a long document is windowed,
+    never truncated, and each word's label sits on its first sub-token in exactly
+    one window (``-100`` elsewhere).  Returns a ``datasets.Dataset`` of
+    input_ids, attention_mask, labels.  Used in chapter 5 and ``rmd finetune sbd``.
+    """
+    from datasets import Dataset
+
+    words, labels = zip(*((w, y) for w, _, y in (sbd_words(d.text, d.sentence_ends) for d in docs)))
+    enc = encode_words(tokenizer, words, labels, max_length=cfg.max_length, stride=cfg.stride)
+    return Dataset.from_dict({k: enc[k] for k in ("input_ids", "attention_mask", "labels")})
 
 
 def train_loader(win: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig(), *, seed: int = 0) -> DataLoader:

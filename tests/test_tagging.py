@@ -66,3 +66,16 @@ def test_finetuning_beats_the_majority_baseline_by_a_margin(world):
     assert test["f1"] > majority + 0.2, test
     assert history.best is not None and history.best[1] == max(e["f1"] for e in history.evals)
     assert [e["step"] for e in history.evals][-1] == history.train[-1]["step"]
+
+
+def test_sbd_windows_label_each_word_once_on_its_first_subtoken(world):
+    from rmdlib.tagging import sbd_windows
+    from rmdlib.tokens import sbd_words
+
+    docs = synth.sbd_splits(seed=0, n_train=6, n_val=0, n_test=0)["train"]
+    cfg = TaggingConfig(max_length=24, stride=8)  # short windows: every document is cut into several
+    win = sbd_windows(docs, world[1], cfg)
+    assert len(win) > len(docs) and max(len(ids) for ids in win["input_ids"]) <= 24
+    labelled = [y for row in win["labels"] for y in row if y != -100]
+    gold = [y for d in docs for y in sbd_words(d.text, d.sentence_ends)[2]]
+    assert len(labelled) == len(gold) and sum(labelled) == sum(gold) == sum(len(d.sentence_ends) for d in docs)

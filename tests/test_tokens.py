@@ -334,3 +334,13 @@ def test_length_grouped_sampler_cuts_padding():
     g = torch.Generator().manual_seed(0)
     ungrouped = _waste(lengths, list(LengthGroupedBatchSampler(lengths, 32, generator=g, mega_batch_mult=1)))
     assert ungrouped > 0.7
+
+
+def test_invisible_format_characters_are_no_words_but_offsets_still_hold(tok):
+    text = "a co\u00adop.\u200b Next one."  # soft hyphen inside a word, zero-width space after a period
+    spans = word_spans(text)
+    assert [text[a:b] for a, b in spans] == ["a", "co", "op", ".", "Next", "one", "."]
+    words, _, labels = sbd_words(text, [len("a co\u00adop."), len(text)])
+    assert labels == [0, 0, 0, 1, 0, 0, 1]
+    enc = encode_words(tok, [words], [labels], max_length=32, stride=8)  # every word has a sub-token: no TokensError
+    assert sorted(y for y in enc["labels"][0] if y != IGNORE_INDEX) == sorted(labels)
