@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import re
@@ -40,7 +41,7 @@ from transformers import AutoTokenizer
 import rmdlib
 from rmdlib import rtd
 from rmdlib.data import load_ner
-from rmdlib.models import build_encoder
+from rmdlib.models import build_encoder, mean_pairwise_cosine
 from rmdlib.report import hardware
 from rmdlib.tagging import TaggingConfig, evaluate_tagger, finetune_tagger
 from rmdlib.tokens import train_wordpiece
@@ -201,6 +202,17 @@ def pretrain_and_save(books: Path, b: Budget, device: torch.device, saved: Path)
     (saved / "pretrain.json").write_text(json.dumps(run, indent=2), encoding="utf-8")
 
 
+def collapse(saved: Path, conll: Path, n_sentences: int = 64) -> dict[str, float]:
+    """Mean pairwise cosine of each saved encoder's last hidden states on CoNLL-2003 test sentences (1 = collapsed)."""
+    words = load_ner(conll)["test"]["tokens"][:n_sentences]
+    out = {}
+    for name in ("rtd", "mlm", "none"):
+        tokenizer = AutoTokenizer.from_pretrained(saved / name)
+        batch = tokenizer(list(words), is_split_into_words=True, padding=True, truncation=True, return_tensors="pt")
+        out[name] = mean_pairwise_cosine(build_encoder(saved / name).eval(), batch["input_ids"], batch["attention_mask"])
+    return out
+
+
 def finetune_all(encoders: dict, tokenizer, b: Budget, conll: Path, device: torch.device) -> dict:
     """Fine-tune every encoder with every seed on CoNLL-2003; test entity F1 per run."""
     ds = load_ner(conll)
@@ -232,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--finetune-only", action="store_true",
                         help="reuse the encoders an earlier run saved beside --out and only fine-tune")
+    parser.add_argument("--collapse-only", action="store_true",
+                        help="only measure the saved encoders' representation collapse (adds it to the JSON)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -246,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     P = rmdlib.setup(seed=0, profile="full")
     t0, load_start = time.perf_counter(), os.getloadavg()[0]
     saved = args.out.parent / f"{args.out.name}_encoders"  # rtd/, mlm/, none/ and pretrain.json
-    if not args.finetune_only:
+    if not (args.finetune_only or args.collapse_only):
         pretrain_and_save(books, b, P.device, saved)
     tokenizer = AutoTokenizer.from_pretrained(saved / "rtd")
     run = json.loads((saved / "pretrain.json").read_text(encoding="utf-8"))
@@ -254,12 +268,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{saved} was pretrained with another budget: run without --finetune-only", file=sys.stderr)
         return 2
     per_step, pretrained = run["seconds_per_step"], run["pretrain"]
+    cosines = collapse(saved, conll)
+    print(f"mean pairwise cosine of the last hidden states: {cosines}", flush=True)
+    if args.collapse_only:
+        report = json.loads(args.out.with_suffix(".json").read_text(encoding="utf-8"))
+        report["mean_pairwise_cosine"] = cosines
+        args.out.with_suffix(".json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+        args.out.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
+        return 0
     encoders = {name: (lambda name=name: build_encoder(saved / name)) for name in ("rtd", "mlm", "none")}
     finetuned = finetune_all(encoders, tokenizer, b, conll, P.device)
     report = {
         "benchmark": "rtd_vs_mlm", "budget": asdict(b), "hardware": hardware(P.device),
         "python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
         "seconds_per_step": per_step, "pretrain": pretrained, "finetune": finetuned,
+        "mean_pairwise_cosine": cosines,  # of the last hidden states on CoNLL test sentences: 1 = collapsed
         "summary": {name: {"mean_f1": statistics.mean(r["test_f1"] for r in runs),
                            "std_f1": statistics.stdev([r["test_f1"] for r in runs]) if len(runs) > 1 else 0.0}
                     for name, runs in finetuned.items()},
@@ -276,16 +299,25 @@ def main(argv: list[str] | None = None) -> int:
 def markdown(report: dict) -> str:
     """The results table for benchmarks/README.md."""
     b, pre, summ = report["budget"], report["pretrain"], report["summary"]
+    cos = report.get("mean_pairwise_cosine", {})
+    load = report["load_average_1min"]
     lines = [f"Budget {b['pretrain_seconds']:.0f} s of pretraining per objective; backbone hidden {b['hidden']}, "
              f"{b['layers']} layers; {len(b['seeds'])} fine-tuning seeds; {report['hardware']}; "
-             f"torch {report['torch']}, {report['threads']} CPU thread(s); total {report['total_seconds'] / 60:.0f} min; 1-min load average "
-             f"{report['load_average_1min']['start']:.1f} at start, {report['load_average_1min']['end']:.1f} at end.", "",
-             "| encoder | pretraining steps | pretraining s | pretraining tokens/s | CoNLL-2003 test F1 (mean ± std) |",
-             "|---|---|---|---|---|"]
+             f"torch {report['torch']}, {report['threads']} CPU thread(s); total {report['total_seconds'] / 60:.0f} min; "
+             f"1-min load average {load['start']:.1f} at start, {load['end']:.1f} at end.", "",
+             "| encoder | pretraining steps | pretraining s | pretraining tokens/s | last-layer mean pairwise cosine "
+             "| CoNLL-2003 test F1 (mean ± std) |", "|---|---|---|---|---|---|"]
     for name in ("rtd", "mlm", "none"):
         p = pre.get(name)
         cells = [f"{p['steps']}", f"{p['seconds']:.0f}", f"{p['tokens_per_s']:.0f}"] if p else ["0", "0", "–"]
+        cells.append(f"{cos[name]:.3f}" if name in cos else "–")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {summ[name]['mean_f1']:.4f} ± {summ[name]['std_f1']:.4f} |")
+    rtd = pre["rtd"]["final"]
+    r = rtd["replaced_frac"]
+    lines += ["", f"RTD at its last step: discriminator loss {rtd['disc_loss']:.4f} against "
+              f"H(r) = {-(r * math.log(r) + (1 - r) * math.log(1 - r)):.4f} for a constant answer "
+              f"(r = {r:.3f} replaced), recall {rtd['disc_recall']:.3f}; generator accuracy {rtd['gen_acc']:.3f}. "
+              f"MLM accuracy at its last step {pre['mlm']['final']['gen_acc']:.3f}."]
     return "\n".join(lines) + "\n"
 
 

@@ -537,6 +537,41 @@ glue("verdict", verdict);
 # beside it, a no-pretraining control, and differences judged against the spread
 # over seeds.
 #
+# ### Has the encoder collapsed?
+#
+# A discriminator that predicts the base rate for every token needs no information
+# about the token in its last layer. One cheap way for the network to get there is to
+# map every token to the *same* final vector, and then a fine-tuning head on top has
+# nothing to tell the tokens apart with. We can measure that directly: the mean cosine
+# similarity between the final hidden states of all pairs of tokens in the held-out
+# rows, which is 1 when every token has the same representation
+# (`rmdlib.models.mean_pairwise_cosine`).
+
+# %%
+from rmdlib.models import mean_pairwise_cosine
+
+rows_for_cos = held_ids[:8].to(P.device)
+collapse = pd.Series({name: mean_pairwise_cosine(enc.to(P.device).eval(), rows_for_cos)
+                      for name, enc in encoders.items()}, name="mean pairwise cosine")
+display(collapse.to_frame().style.format("{:.3f}"))
+for key, name in (("cos_rtd", "RTD (ELECTRA)"), ("cos_mlm", "MLM (BERT-style)"), ("cos_none", "no pretraining")):
+    glue(key, float(collapse[name]))
+glue("collapse_verdict", "has largely collapsed: its tokens share nearly one direction, and the probe's head "
+     "starts from much less information than with the untrained encoder" if collapse["RTD (ELECTRA)"] > 0.8 else
+     "has not collapsed: its tokens keep distinct representations");
+
+# %% [markdown]
+# The mean pairwise cosine is {glue:text}`cos_rtd:.3f` for the RTD encoder,
+# {glue:text}`cos_mlm:.3f` for the MLM encoder and {glue:text}`cos_none:.3f` for the
+# untrained one, so the RTD encoder {glue:text}`collapse_verdict`. This is the other
+# face of the plateau of section 3: the discriminator's loss rewards a constant
+# answer until it has learned to detect replacements, and a representation that
+# ignores the token is the simplest way to give one. Real ELECTRA models leave the
+# plateau within their first thousands of steps of a million; our budget ends before
+# that. Fine-tuning can pull the representations apart again, which is why the probe
+# still learns, but it starts from less. (`benchmarks/rtd_vs_mlm.py` finds the same
+# collapse on real text at a 10-minute budget.)
+#
 # ## 6. The cached encoder for the next chapters
 #
 # Chapters 4 to 9 start from `zoo.encoder(P)`: the folder of the discriminator that

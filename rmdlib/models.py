@@ -36,7 +36,7 @@ from transformers import AutoModel, AutoModelForTokenClassification, ElectraConf
 
 from rmdlib.losses import token_cross_entropy
 
-__all__ = ["build_encoder", "build_tagger", "load_tagger", "predict_logits", "tagging_loss_fn"]
+__all__ = ["build_encoder", "build_tagger", "load_tagger", "mean_pairwise_cosine", "predict_logits", "tagging_loss_fn"]
 
 _INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")  # what the encoder reads from a batch
 
@@ -148,3 +148,22 @@ def _check_labels(labels: Sequence[str]) -> list[str]:
     if not labels or len(set(labels)) != len(labels) or not all(isinstance(x, str) for x in labels):
         raise ValueError(f"labels must be distinct strings, one per class; got {labels!r}")
     return labels
+
+
+@torch.no_grad()
+def mean_pairwise_cosine(model: nn.Module, input_ids: Tensor, attention_mask: Tensor | None = None) -> float:
+    """Mean cosine similarity of the last hidden states over all pairs of distinct non-pad tokens.
+
+    About 0.3 for a randomly initialised encoder; 1.0 when every token has the
+    same representation (a collapsed encoder: its head cannot tell tokens apart).
+    ``model`` is an encoder or any model whose ``base_model`` is one; input_ids (B, T).
+    Computed from the sum of unit vectors, so memory stays O(D), not O(N^2).  Used in chapter 3.
+    """
+    mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+    hidden = model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, D)
+    unit = nn.functional.normalize(hidden[mask.bool()].float(), dim=-1)  # (N, D)
+    n = unit.shape[0]
+    if n < 2:
+        raise ValueError("mean_pairwise_cosine needs at least two non-pad tokens")
+    total = unit.sum(0)  # sum_i u_i; |total|^2 = sum_ij u_i.u_j = n + sum_{i != j} u_i.u_j
+    return ((total @ total - n) / (n * (n - 1))).item()

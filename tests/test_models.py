@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 from transformers import (AutoModelForTokenClassification, ElectraForPreTraining, ElectraForTokenClassification,
                           ElectraModel)
 
 from rmdlib.losses import IGNORE_INDEX
-from rmdlib.models import build_encoder, build_tagger, load_tagger, predict_logits, tagging_loss_fn
+from rmdlib.models import (build_encoder, build_tagger, load_tagger, mean_pairwise_cosine, predict_logits,
+                           tagging_loss_fn)
 
 LABELS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
 VOCAB, HIDDEN = 40, 16
@@ -145,3 +149,36 @@ def test_a_tagger_learns_a_toy_tagging_task(encoder) -> None:
     cfg = TrainConfig(lr=1e-2, max_steps=60, warmup_steps=0, log_every=1, progress=False)
     history = fit(tagger, tagging_loss_fn(), [batch], cfg=cfg)
     assert history.train[-1]["loss"] < 0.1 * history.train[0]["loss"]
+
+
+class _FixedStates(nn.Module):
+    """An 'encoder' whose last hidden states are given: a known answer for mean_pairwise_cosine."""
+
+    def __init__(self, states: torch.Tensor) -> None:
+        super().__init__()
+        self.states = states
+
+    @property
+    def base_model(self) -> nn.Module:
+        return self
+
+    def forward(self, input_ids, attention_mask=None):
+        return SimpleNamespace(last_hidden_state=self.states)
+
+
+@pytest.mark.parametrize("rows, expected", [
+    ([[1.0, 0.0], [2.0, 0.0], [5.0, 0.0]], 1.0),  # one direction: collapsed
+    ([[1.0, 0.0], [0.0, 3.0]], 0.0),  # orthogonal
+    ([[1.0, 1.0], [-2.0, -2.0]], -1.0),  # opposite
+    ([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], (0 + 2 ** -0.5 + 2 ** -0.5) / 3),  # the mean over the 3 pairs
+])
+def test_mean_pairwise_cosine_known_answers(rows, expected) -> None:
+    states = torch.tensor([rows])  # (1, N, 2)
+    ids = torch.zeros(1, len(rows), dtype=torch.long)
+    assert mean_pairwise_cosine(_FixedStates(states), ids) == pytest.approx(expected, abs=1e-6)
+
+
+def test_mean_pairwise_cosine_ignores_padding() -> None:
+    states = torch.tensor([[[1.0, 0.0], [3.0, 0.0], [0.0, 9.0]]])  # the last position is padding
+    mask = torch.tensor([[1, 1, 0]])
+    assert mean_pairwise_cosine(_FixedStates(states), torch.zeros(1, 3, dtype=torch.long), mask) == pytest.approx(1.0)
