@@ -607,7 +607,7 @@ else:
 # discriminator's size? What does each variant cost in FLOPs per step?
 # ```
 #
-# ```{solution} ch-03-ex1
+# ````{solution} ch-03-ex1
 # :class: dropdown
 # ```python
 # for scale in (0.25, 1.0):
@@ -627,7 +627,7 @@ else:
 # At this chapter's budget the discriminator may barely leave its plateau with either
 # generator, so compare its loss with the constant predictor's $H(r)$ (section 3)
 # rather than its recall, and see whether your numbers show the trend at all.
-# ```
+# ````
 #
 # ```{exercise}
 # :label: ch-03-ex2
@@ -638,7 +638,7 @@ else:
 # step? Why is that different from the tiny model of this chapter?
 # ```
 #
-# ```{solution} ch-03-ex2
+# ````{solution} ch-03-ex2
 # :class: dropdown
 # ```python
 # big = rtd.build_pair(30522, hidden=256, layers=12, heads=4, embedding_size=128, max_position=512)
@@ -655,7 +655,7 @@ else:
 # out as nearly equal step counts. (The reference implementation computes the
 # generator's output layer only at the masked positions, which makes the generator
 # much cheaper; the Hugging Face classes used here compute it everywhere.)
-# ```
+# ````
 #
 # ```{exercise}
 # :label: ch-03-ex3

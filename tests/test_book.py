@@ -94,3 +94,34 @@ def test_chapter_follows_the_template(chapter):
     references = text.split("## References", 1)[-1]
     assert "{cite" in text and "{cite:t}" in references, "chapters cite and name their sources at the end"
     assert "glue(" in text and "run_card(" in text, "numbers are glued; the run card states seed, profile, hardware"
+
+
+def _fence_problems(text: str) -> list[str]:
+    """Directive fences that a code block inside them would close early (MyST: the outer fence must be longer)."""
+    problems, open_fence = [], None  # (backtick count, line number) of the enclosing directive
+    for k, line in enumerate(text.splitlines(), 1):
+        line = line[2:] if line.startswith("# ") else line
+        fence = re.match(r"^(`{3,})(\{\w+\}|\w*)", line)
+        if not fence:
+            continue
+        ticks, info = len(fence.group(1)), fence.group(2)
+        if open_fence is None:
+            if info.startswith("{"):
+                open_fence = (ticks, k)
+        elif info and ticks >= open_fence[0]:
+            problems.append(f"line {k}: a {ticks}-backtick code block inside the directive of line "
+                            f"{open_fence[1]} would close it; fence the directive with {ticks + 1} backticks")
+        elif not info and ticks == open_fence[0]:
+            open_fence = None
+    return problems
+
+
+def test_fence_checker_finds_a_code_block_that_closes_its_solution():
+    bad = "# ```{solution} ex\n# ```python\n# x = 1\n# ```\n# ```\n"
+    good = bad.replace("# ```{solution}", "# ````{solution}").replace("# ```\n# ```\n", "# ```\n# ````\n")
+    assert _fence_problems(bad) and not _fence_problems(good)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_code_blocks_inside_exercises_do_not_close_them(chapter):
+    assert _fence_problems(chapter.read_text(encoding="utf-8")) == []
