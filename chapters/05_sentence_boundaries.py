@@ -602,11 +602,11 @@ for k, piece in enumerate(pieces):
 # split_sentences = split_at(predict_sentence_ends(...)): reuse section 4's predictions for the test split
 for d, ends in zip(test, predictions["tagger (ours)"]):
     assert "".join(tokens.split_at(d.text, ends)) == d.text
-glue("n_pieces", len(pieces));
+glue("n_pieces", f"{len(pieces)} piece" + ("s" if len(pieces) != 1 else ""));
 
 # %% [markdown]
 # The text above was written for this page, not drawn from the micro-world, and the
-# tagger cut it into {glue:text}`n_pieces:d` pieces. Read them critically: which
+# tagger cut it into {glue:text}`n_pieces`. Read them critically: which
 # boundaries did it get right, and which of its decisions come from the micro-world's
 # habits (for instance, that lower-case starts are rare)? The assertions check that
 # `"".join(pieces) == text` holds for this text and for all
