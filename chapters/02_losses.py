@@ -53,7 +53,7 @@ if "google.colab" in sys.modules:
 
 # %%
 import rmdlib
-from rmdlib.report import glue, run_card
+from rmdlib.report import glue, run_card, source
 
 P = rmdlib.setup(seed=0)
 glue("run_card", run_card(P), markdown=True);
@@ -80,17 +80,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
-from IPython.display import Code
 
 from rmdlib import losses, rtd, synth, tokens
 from rmdlib.losses import IGNORE_INDEX
 
 g = torch.Generator().manual_seed(P.seed)  # every random tensor below is drawn from g
 
-
-def source(obj):
-    """The library's own source of ``obj``, shown instead of retyped."""
-    return Code(inspect.getsource(obj), language="python")
 
 
 def check(name, computed, closed_form, tol=1e-6):

@@ -52,7 +52,7 @@ if "google.colab" in sys.modules:
 
 # %%
 import rmdlib
-from rmdlib.report import glue, run_card
+from rmdlib.report import glue, run_card, source
 
 P = rmdlib.setup(seed=0)
 glue("run_card", run_card(P), markdown=True);
@@ -72,7 +72,6 @@ glue("run_card", run_card(P), markdown=True);
 # was chosen.
 
 # %% tags=["hide-input"]
-import inspect
 import math
 import time
 from dataclasses import replace
@@ -84,7 +83,7 @@ import pandas as pd
 import torch
 import transformers
 from datasets import DatasetDict
-from IPython.display import HTML, Code, display
+from IPython.display import HTML, display
 
 from rmdlib import data, rtd, zoo
 from rmdlib.tagging import TaggingConfig, evaluate_tagger, finetune_tagger
@@ -93,10 +92,6 @@ from rmdlib.train import TrainConfig
 datasets.disable_progress_bars()  # no progress bars in the built pages
 transformers.utils.logging.disable_progress_bar()
 
-
-def source(obj):
-    """The library's own source of ``obj``, shown instead of retyped."""
-    return Code(inspect.getsource(obj), language="python")
 
 
 source(zoo.PretrainConfig)

@@ -53,7 +53,7 @@ if "google.colab" in sys.modules:
 
 # %%
 import rmdlib
-from rmdlib.report import glue, run_card
+from rmdlib.report import glue, run_card, source
 
 P = rmdlib.setup(seed=0)
 glue("run_card", run_card(P), markdown=True);
@@ -77,7 +77,6 @@ glue("run_card", run_card(P), markdown=True);
 # as the same `DatasetDict`: words in `tokens`, tag ids in `ner_tags`.
 
 # %%
-import inspect
 import math
 import time
 from collections import Counter
@@ -87,7 +86,7 @@ import numpy as np
 import pandas as pd
 import torch
 from datasets import DatasetDict
-from IPython.display import Code, display
+from IPython.display import display
 from seqeval.metrics.sequence_labeling import get_entities
 from transformers import AutoModel
 
@@ -97,10 +96,6 @@ from rmdlib.losses import IGNORE_INDEX
 from rmdlib.tagging import TaggingConfig, evaluate_tagger, finetune_tagger, label_names, windows
 from rmdlib.train import TrainConfig
 
-
-def source(obj):
-    """The library's own source of ``obj``, shown instead of retyped."""
-    return Code(inspect.getsource(obj), language="python")
 
 
 ner = data.load_ner(P.ner_data)

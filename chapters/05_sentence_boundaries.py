@@ -52,7 +52,7 @@ if "google.colab" in sys.modules:
 
 # %%
 import rmdlib
-from rmdlib.report import glue, run_card
+from rmdlib.report import glue, run_card, source
 
 P = rmdlib.setup(seed=0)
 glue("run_card", run_card(P), markdown=True);
@@ -77,7 +77,6 @@ glue("run_card", run_card(P), markdown=True);
 # %%
 import collections
 import html
-import inspect
 import re
 import time
 from dataclasses import replace
@@ -86,17 +85,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from IPython.display import HTML, Code, display
+from IPython.display import HTML, display
 
 from rmdlib import baselines, infer, metrics, synth, tokens, zoo
 from rmdlib.models import build_tagger, tagging_loss_fn
 from rmdlib.tagging import TaggingConfig, sbd_windows, train_loader
 from rmdlib.train import TrainConfig, fit
 
-
-def source(obj):
-    """The library's own source of ``obj``, shown instead of retyped."""
-    return Code(inspect.getsource(obj), language="python")
 
 
 def mark(text, ends, sign="‖"):
@@ -491,14 +486,15 @@ fig.tight_layout()
 plt.show()
 
 rate = errors["error rate"]
-for key, (is_gold, case) in {"lower": (True, "lower-case start"), "nopunct": (True, "no final punctuation"),
-                             "abbr_end": (True, "abbreviation"), "abbr_in": (False, "abbreviation / initial"),
-                             "quote_in": (False, "quote, ! or ?"), "ellipsis_in": (False, "ellipsis")}.items():
-    for name, short in (("regex", "regex"), ("pySBD", "pysbd"), ("tagger (ours)", "model")):
-        if (is_gold, case, name) in rate.index:
-            glue(f"err_{key}_{short}", float(rate[(is_gold, case, name)]))
-        else:
-            glue(f"err_{key}_{short}", float("nan"))
+CASES = {"lower": (True, "lower-case start"), "nopunct": (True, "no final punctuation"),
+         "abbr_end": (True, "abbreviation"), "abbr_in": (False, "abbreviation / initial"),
+         "quote_in": (False, "quote, ! or ?"), "ellipsis_in": (False, "ellipsis")}
+rates = {key: {short: float(rate.get((is_gold, case, name), float("nan")))  # nan: pySBD missing
+               for name, short in (("regex", "regex"), ("pySBD", "pysbd"), ("tagger (ours)", "model"))}
+         for key, (is_gold, case) in CASES.items()}
+for key, by_splitter in rates.items():
+    for short, value in by_splitter.items():
+        glue(f"err_{key}_{short}", value)
 
 
 def tagger_reading(r):
@@ -521,11 +517,6 @@ def tagger_reading(r):
             f"{', '.join(names[k] for k in better) if better else 'none of these cases'}.")
 
 
-rates = {key: {short: float(rate.get((is_gold, case, name), float("nan")))
-               for name, short in (("regex", "regex"), ("pySBD", "pysbd"), ("tagger (ours)", "model"))}
-         for key, (is_gold, case) in {"lower": (True, "lower-case start"), "nopunct": (True, "no final punctuation"),
-                                      "abbr_in": (False, "abbreviation / initial"),
-                                      "ellipsis_in": (False, "ellipsis")}.items()}
 glue("tagger_reading", tagger_reading(rates), markdown=True);
 
 # %% [markdown]

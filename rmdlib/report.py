@@ -8,6 +8,8 @@ Used in every chapter.
 
 from __future__ import annotations
 
+import inspect
+
 import os
 import platform
 import sys
@@ -16,7 +18,7 @@ import torch
 
 from rmdlib.profile import Profile
 
-__all__ = ["glue", "hardware", "run_card"]
+__all__ = ["glue", "hardware", "run_card", "source"]
 
 
 def glue(name: str, value, *, display: bool = False, markdown: bool = False):
@@ -57,3 +59,10 @@ def run_card(profile: Profile) -> str:
         f"{hardware(profile.device)}; Python {sys.version.split()[0]}, torch {torch.__version__}, "
         f"transformers {transformers.__version__}."
     )
+
+
+def source(obj):
+    """``obj``'s source as a highlighted code cell: chapters show the library's code instead of retyping it."""
+    from IPython.display import Code
+
+    return Code(inspect.getsource(obj), language="python")

@@ -250,6 +250,14 @@ def load_pretrained(path: str | Path) -> tuple[ElectraPair, History, float]:
 def cached_pretrain(cfg: PretrainConfig, tok: PreTrainedTokenizerFast, texts: Sequence[str], *,
                     device: torch.device | str = "cpu") -> Pretrained:
     """:func:`pretrain`, or its cached result when the same run was done before.  Used in chapter 3."""
+    path = _pretrain_to_cache(cfg, tok, texts, device)
+    pair, history, seconds = load_pretrained(path)
+    return Pretrained(pair, history, path, seconds)
+
+
+def _pretrain_to_cache(cfg: PretrainConfig, tok: PreTrainedTokenizerFast, texts: Sequence[str],
+                       device: torch.device | str) -> Path:
+    """The cache folder of this run, pretraining into it first if it is missing."""
     path = cache_root() / f"electra-{run_key(cfg, tok, texts)}"
     if not path.is_dir():
         pair, history, seconds = pretrain(cfg, tok, texts, device=device)
@@ -263,8 +271,7 @@ def cached_pretrain(cfg: PretrainConfig, tok: PreTrainedTokenizerFast, texts: Se
             (tmp / "run.json").write_text(json.dumps(run, indent=1), encoding="utf-8")
 
         _atomic_dir(path, write)
-    pair, history, seconds = load_pretrained(path)
-    return Pretrained(pair, history, path, seconds)
+    return path
 
 
 def electra_pair(P: Profile, cfg: PretrainConfig = PRETRAIN) -> ElectraPair:
@@ -289,8 +296,7 @@ def encoder(P: Profile, cfg: PretrainConfig = PRETRAIN) -> str:
     """
     if P.encoder is not None:
         return P.encoder
-    run = cached_pretrain(cfg, tokenizer(P, cfg), pretraining_texts(P, cfg), device=P.device)
-    return str(run.path / "discriminator")
+    return str(_pretrain_to_cache(cfg, tokenizer(P, cfg), pretraining_texts(P, cfg), P.device) / "discriminator")
 
 
 def flops_per_token(model: nn.Module, seq_len: int) -> int:

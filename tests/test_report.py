@@ -28,3 +28,11 @@ def test_run_card_states_profile_seed_and_hardware():
     assert "profile `offline`" in card and "seed 7" in card
     assert hardware(torch.device("cpu")) in card
     assert f"torch {torch.__version__}" in card
+
+
+def test_source_shows_the_library_code_itself() -> None:
+    from rmdlib.report import source
+    from rmdlib.losses import binary_cross_entropy
+
+    code = source(binary_cross_entropy)
+    assert code.data.startswith("def binary_cross_entropy(") and code.language == "python"
