@@ -13,11 +13,12 @@ taggers in exactly this way, so it is written once:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from rmdlib.metrics import entity_scores
@@ -28,6 +29,8 @@ from rmdlib.train import History, TrainConfig, fit
 
 __all__ = ["TaggingConfig", "evaluate_tagger", "finetune_tagger", "label_names", "sbd_windows", "train_loader",
            "windows"]
+
+LossFn = Callable[[nn.Module, Any], "Tensor | tuple[Tensor, dict[str, float]]"]  # what fit trains on
 
 
 @dataclass(frozen=True)
@@ -95,25 +98,42 @@ def evaluate_tagger(model: nn.Module, tokenizer: Any, split: Any, cfg: TaggingCo
 
 
 def finetune_tagger(encoder: Any, ds: Any, tokenizer: Any, train_cfg: TrainConfig,
-                    cfg: TaggingConfig = TaggingConfig()) -> tuple[nn.Module, History]:
+                    cfg: TaggingConfig = TaggingConfig(), *, loss_fn: LossFn | None = None,
+                    model: nn.Module | None = None) -> tuple[nn.Module, History]:
     """Encoder + fresh task adapter head, trained with ``fit`` on ``ds["train"]``.
 
     With a ``validation`` split, every evaluation reports its loss and its
     entity F1 as ``f1``; set ``train_cfg.monitor="f1", mode="max"`` to keep the best
     state and stop early on it. Returns the model (on the encoder's device
     when a model was passed, else CPU) and the training history.
+
+    ``loss_fn`` replaces the token cross-entropy, e.g. ``regularize.fgm(tagging_loss_fn())``
+    (chapter 6) or ``distill.distill_loss_fn(teacher)`` (chapter 7); label smoothing then
+    belongs in that function, not in ``cfg``.  ``model`` is a tagger to train as it is
+    (e.g. ``distill.student_from_teacher(teacher)``, whose head is copied); ``encoder``
+    must then be None.  The validation loss is ``loss_fn`` under ``no_grad`` (FGM and PGD then
+    give the clean loss).
     """
+    if (encoder is None) == (model is None):
+        raise ValueError("finetune_tagger: give an encoder to put a fresh head on, or a tagger as model=, not both")
+    if loss_fn is not None and cfg.label_smoothing:
+        raise ValueError("finetune_tagger: with loss_fn, set label smoothing inside it (TaggingConfig.label_smoothing "
+                         f"= {cfg.label_smoothing} would be ignored)")
     win = windows(ds, tokenizer, cfg)
-    model = build_tagger(encoder, label_names(ds), dropout=cfg.dropout)
-    if isinstance(encoder, nn.Module):
-        model.to(next(encoder.parameters()).device)
+    if model is None:
+        model = build_tagger(encoder, label_names(ds), dropout=cfg.dropout)
+        if isinstance(encoder, nn.Module):
+            model.to(next(encoder.parameters()).device)
+    elif list(model.config.id2label.values()) != label_names(ds):
+        raise ValueError(f"finetune_tagger: the model's labels {list(model.config.id2label.values())} are not "
+                         f"the data's {label_names(ds)}")
     val_loader = eval_fn = None
     if "validation" in ds:
         val_loader = _eval_loader(win["validation"], tokenizer, cfg)  # validation loss
 
         def eval_fn(m: nn.Module) -> dict[str, float]:
             return {"f1": evaluate_tagger(m, tokenizer, ds["validation"], cfg)["f1"]}
-    history = fit(model, tagging_loss_fn(label_smoothing=cfg.label_smoothing),
+    history = fit(model, loss_fn or tagging_loss_fn(label_smoothing=cfg.label_smoothing),
                   train_loader(win["train"], tokenizer, cfg, seed=train_cfg.seed), val_loader, train_cfg,
                   eval_fn=eval_fn)
     return model, history

@@ -79,3 +79,35 @@ def test_sbd_windows_label_each_word_once_on_its_first_subtoken(world):
     labelled = [y for row in win["labels"] for y in row if y != -100]
     gold = [y for d in docs for y in sbd_words(d.text, d.sentence_ends)[2]]
     assert len(labelled) == len(gold) and sum(labelled) == sum(gold) == sum(len(d.sentence_ends) for d in docs)
+
+
+def test_finetune_tagger_trains_a_given_tagger_with_a_given_loss(world):
+    """``model=`` is trained in place (its head kept); ``loss_fn=`` is what fit minimises."""
+    from rmdlib.models import build_tagger, tagging_loss_fn
+
+    ds, tok = world
+    small = type(ds)(train=ds["train"].select(range(64)))
+    names = ds["train"].features["ner_tags"].feature.names
+    torch.manual_seed(0)
+    tagger = build_tagger(build_encoder(None, vocab_size=tok.vocab_size, hidden=32, layers=1, heads=2), names)
+    head = tagger.classifier.weight.detach().clone()
+    calls = []
+
+    def counting_loss(model, batch):
+        calls.append(model)
+        return tagging_loss_fn()(model, batch)
+
+    cfg = TaggingConfig(batch_size=16, max_length=64)
+    model, history = finetune_tagger(None, small, tok, TrainConfig(lr=1e-3, max_steps=3, seed=0), cfg,
+                                     loss_fn=counting_loss, model=tagger)
+    assert model is tagger and len(calls) == 3 and all(m is tagger for m in calls)
+    assert not torch.equal(tagger.classifier.weight, head)  # trained, starting from the given head
+    with pytest.raises(ValueError, match="not both"):
+        finetune_tagger(build_encoder(None, vocab_size=tok.vocab_size, hidden=32, layers=1, heads=2), small, tok,
+                        TrainConfig(max_steps=1), cfg, model=tagger)
+    with pytest.raises(ValueError, match="label smoothing"):
+        finetune_tagger(None, small, tok, TrainConfig(max_steps=1), TaggingConfig(label_smoothing=0.1),
+                        loss_fn=counting_loss, model=tagger)
+    other = build_tagger(build_encoder(None, vocab_size=tok.vocab_size, hidden=32, layers=1, heads=2), ["O", "X"])
+    with pytest.raises(ValueError, match="labels"):
+        finetune_tagger(None, small, tok, TrainConfig(max_steps=1), cfg, model=other)
