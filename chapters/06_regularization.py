@@ -190,6 +190,7 @@ glue("min_val_loss_step", int(best["step"]))
 glue("final_val_loss", float(evals["loss"].iloc[-1]))
 glue("final_val_f1", float(evals["f1"].iloc[-1]))
 glue("best_val_f1_none", float(evals["f1"].max()))
+assert evals["loss"].iloc[-1] > best["loss"] and history.train[-1]["loss"] < 0.1 * best["loss"]  # the text's claim
 
 fig, (ax_loss, ax_f1) = plt.subplots(1, 2, figsize=(11, 3.6))
 history.plot(ax_loss, keys=("loss", "val_loss"))

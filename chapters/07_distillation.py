@@ -313,6 +313,8 @@ glue("kd_gap", gap)
 glue("kd_verdict", verdict)
 glue("hard_share", float(hard_mean / teacher_f1))
 glue("kd_share", float(table.loc[best_kd, "test F1"] / teacher_f1))
+glue("room", "which leaves distillation little room" if hard_mean >= 0.97 * teacher_f1
+     else "so the soft targets have room to help")
 for T in (1.0, 2.0, 4.0):
     glue(f"kd_T{T:g}", float(table.loc[f"distilled, T = {T:g}", "test F1"]))
 print(f"best distilled {best_kd}: {gap:+.3f} against hard labels; {verdict}")
@@ -404,8 +406,8 @@ teacher.to(P.device)
 # when the student already matches the teacher on hard labels, or when the teacher's
 # distributions are as peaked as one-hot tags, which is what label smoothing prevents
 # and overconfident teachers cause {cite}`muller2019does`. Here the student trained on
-# hard labels already reaches {glue:text}`hard_share:.1%` of the teacher, which leaves
-# distillation little room.
+# hard labels already reaches {glue:text}`hard_share:.1%` of the teacher,
+# {glue:text}`room`.
 #
 # ## Exercises
 #
