@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         "params_ratio": params["student"] / params["teacher"], "teacher": teacher_run, "runs": runs,
         "summary": summary, "sentences_per_s": speeds,
         "speedup": {str(bs): timing[("student", bs)] / timing[("teacher", bs)] for bs in (1, 128)},
-        "total_seconds": time.perf_counter() - t0, "load_average_1min": {"start": load_start, "end": os.getloadavg()[0]},
+        "total_seconds": time.perf_counter() - t0,
+        "load_average_1min": {"start": load_start, "end": os.getloadavg()[0]},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2), encoding="utf-8")

@@ -269,6 +269,7 @@ at_floor = token_cross_entropy(z[None, None], torch.tensor([[0]]), label_smoothi
 assert abs(at_floor - floor) < 1e-6  # the library's loss reaches the closed-form floor exactly there
 ls_model, ls_history = finetune(Recipe(label_smoothing=SMOOTHING), P.seed)
 glue("ls", SMOOTHING)
+glue("C", C)
 glue("ls_floor", floor)
 glue("ls_final_loss", ls_history.train[-1]["loss"])
 print(f"H(q~) = {floor:.4f}; final training loss with smoothing = {ls_history.train[-1]['loss']:.4f}")

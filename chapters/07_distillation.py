@@ -379,10 +379,12 @@ display(sizes.style.format({"layers": "{:.0f}", "parameters": "{:,.0f}", "forwar
                             "end to end, ms per sentence": "{:.2f}",
                             "end to end, sentences/s in batches of 128": "{:,.0f}", "test F1": "{:.3f}"}))
 t_row, s_row = sizes.iloc[0], sizes.iloc[1]
-glue("speedup_fwd", t_row["forward only, ms per sentence"] / s_row["forward only, ms per sentence"])
-glue("speedup1", t_row["end to end, ms per sentence"] / s_row["end to end, ms per sentence"])
-glue("speedup128", s_row["end to end, sentences/s in batches of 128"] / t_row["end to end, sentences/s in batches of 128"])
-glue("overhead_share", 1 - t_row["forward only, ms per sentence"] / t_row["end to end, ms per sentence"])
+fwd, e2e, batched = ("forward only, ms per sentence", "end to end, ms per sentence",
+                     "end to end, sentences/s in batches of 128")
+glue("speedup_fwd", float(t_row[fwd] / s_row[fwd]))
+glue("speedup1", float(t_row[e2e] / s_row[e2e]))
+glue("speedup128", float(s_row[batched] / t_row[batched]))
+glue("overhead_share", float(1 - t_row[fwd] / t_row[e2e]))
 glue("n_timed", len(timed))
 teacher.to(P.device)
 
