@@ -27,8 +27,8 @@ _INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")  # what a tagger
 
 
 def distill_loss_fn(teacher: nn.Module, *, temperature: float = 2.0, alpha: float = 0.5,
-                    label_smoothing: float = 0.0,
-                    hidden_weight: float = 0.0) -> Callable[[nn.Module, Any], tuple[Tensor, dict[str, float]]]:
+                    label_smoothing: float = 0.0, hidden_weight: float = 0.0,
+                    cache: bool = False) -> Callable[[nn.Module, Any], tuple[Tensor, dict[str, float]]]:
     """``loss_fn(student, batch)``: soft teacher targets mixed with the hard labels.
 
     batch: input_ids, attention_mask (B, T), optionally token_type_ids, and
@@ -44,20 +44,30 @@ def distill_loss_fn(teacher: nn.Module, *, temperature: float = 2.0, alpha: floa
     a mean over non-pad tokens and the D hidden dims (needs equal widths).
     Without labels in the batch the KL runs over non-pad tokens and alpha must be 1.
     Logs ``kd`` and ``ce`` (and ``hidden``).  The teacher must be on the
-    student's device.  Used in chapter 7.
+    student's device.
+
+    ``cache=True`` runs the teacher once per distinct input row and keeps its
+    logits (on the CPU), so later epochs reuse them instead of repeating the
+    teacher's forward pass.  That is exact only for a fixed teacher: it is in eval
+    mode here, so a row's logits do not depend on the epoch or on the rest of the
+    batch.  Not with ``hidden_weight`` (hidden states are not kept).  Used in chapter 7.
     """
     if temperature <= 0 or not 0.0 <= alpha <= 1.0 or hidden_weight < 0:
         raise ValueError(f"distill_loss_fn: need temperature > 0, 0 <= alpha <= 1, hidden_weight >= 0; "
                          f"got {temperature}, {alpha}, {hidden_weight}")
+    if cache and hidden_weight > 0:
+        raise ValueError("distill_loss_fn: cache=True keeps only the teacher's logits; set hidden_weight=0")
+    teacher_logits = _TeacherCache(teacher) if cache else None
 
     def loss_fn(student: nn.Module, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         inputs = _inputs(batch, hidden=hidden_weight > 0)
         teacher.eval()  # every call: dropout off, whatever mode someone left it in
         with torch.no_grad():
-            t_out = teacher(**inputs)
+            t_out = teacher(**inputs) if teacher_logits is None else None
+            t_logits = t_out.logits if teacher_logits is None else teacher_logits(inputs)  # (B, T, C)
         s_out = student(**inputs)
         keep = _keep(batch, alpha)  # (B, T)
-        kd = distillation_loss(s_out.logits, t_out.logits, temperature=temperature, mask=keep)
+        kd = distillation_loss(s_out.logits, t_logits, temperature=temperature, mask=keep)
         ce = (token_cross_entropy(s_out.logits, batch["labels"], label_smoothing=label_smoothing)
               if alpha < 1.0 else kd.new_zeros(()))
         loss = alpha * kd + (1.0 - alpha) * ce
@@ -69,6 +79,36 @@ def distill_loss_fn(teacher: nn.Module, *, temperature: float = 2.0, alpha: floa
         return loss, logs
 
     return loss_fn
+
+
+class _TeacherCache:
+    """The teacher's logits per distinct input row, computed once; rows are keyed by their real tokens."""
+
+    def __init__(self, teacher: nn.Module) -> None:
+        self.teacher, self.rows, self.forwards = teacher, {}, 0
+
+    def __call__(self, inputs: dict[str, Any]) -> Tensor:
+        ids = inputs["input_ids"]  # (B, T)
+        mask = inputs.get("attention_mask")
+        lengths = (mask.sum(1) if mask is not None else torch.full(ids.shape[:1], ids.shape[1])).tolist()
+        types = inputs.get("token_type_ids")
+        keys = [_row_key(ids[b, :n], None if types is None else types[b, :n]) for b, n in enumerate(lengths)]
+        if any(key not in self.rows for key in keys):
+            logits = self.teacher(**inputs).logits  # (B, T, C): one pass for the whole batch
+            self.forwards += 1
+            for b, (key, n) in enumerate(zip(keys, lengths)):
+                self.rows.setdefault(key, logits[b, :n].float().cpu())
+            return logits
+        out = torch.zeros((*ids.shape, self.rows[keys[0]].shape[-1]), device=ids.device)  # pads stay 0
+        for b, (key, n) in enumerate(zip(keys, lengths)):
+            out[b, :n] = self.rows[key].to(ids.device, non_blocking=True)
+        return out
+
+
+def _row_key(ids: Tensor, types: Tensor | None) -> bytes:
+    """A row's real tokens (and token types) as bytes: equal rows give equal teacher logits."""
+    key = ids.cpu().numpy().tobytes()
+    return key if types is None else key + b"|" + types.cpu().numpy().tobytes()
 
 
 def student_from_teacher(teacher: nn.Module, *, every: int = 2) -> nn.Module:

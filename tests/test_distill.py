@@ -162,3 +162,41 @@ def test_student_from_teacher_rejects_bad_input():
     with pytest.raises(ValueError, match="needs labels"):
         batch = {k: v for k, v in _batch().items() if k != "labels"}
         distill_loss_fn(_tagger(), alpha=0.5)(_tagger(), batch)
+
+
+def test_cached_teacher_gives_the_same_loss_with_one_teacher_pass_per_row():
+    """cache=True: equal losses and gradients, whatever the padding; the teacher runs only for new rows."""
+    teacher, batch = _tagger(), _batch()
+    student = _tagger(layers=2, seed=3).eval()
+    calls = []
+    teacher.register_forward_hook(lambda module, args, output: calls.append(1))
+    plain = distill_loss_fn(teacher, temperature=2.0, alpha=0.5)
+    cached = distill_loss_fn(teacher, temperature=2.0, alpha=0.5, cache=True)
+    expected, _ = plain(student, batch)
+    assert len(calls) == 1
+    first, _ = cached(student, batch)  # fills the cache
+    again, _ = cached(student, batch)  # served from it
+    assert len(calls) == 2  # one pass for plain, one for the first cached call
+    torch.testing.assert_close(first, expected)
+    torch.testing.assert_close(again, expected)
+    # the same rows in another order, padded to a longer length: still no teacher pass, same loss
+    order = torch.tensor([2, 0, 1])
+    wider = {k: F.pad(v[order], (0, 3), value=IGNORE_INDEX if k == "labels" else 0) for k, v in batch.items()}
+    student.zero_grad()
+    loss_wide, _ = cached(student, wider)
+    loss_wide.backward()
+    grads_cached = [p.grad.clone() for p in student.parameters()]
+    assert len(calls) == 2
+    student.zero_grad()
+    loss_plain, _ = plain(student, wider)
+    loss_plain.backward()
+    torch.testing.assert_close(loss_wide, loss_plain, atol=1e-6, rtol=1e-5)
+    for g_c, p in zip(grads_cached, student.parameters()):
+        torch.testing.assert_close(g_c, p.grad, atol=1e-6, rtol=1e-4)
+    # a new row makes the teacher run again
+    new = {k: v.clone() for k, v in batch.items()}
+    new["input_ids"][0, 1] = (new["input_ids"][0, 1] % 39) + 1
+    cached(student, new)
+    assert len(calls) == 4  # plain's pass above, then this one
+    with pytest.raises(ValueError, match="hidden_weight"):
+        distill_loss_fn(teacher, cache=True, hidden_weight=1.0)
