@@ -303,7 +303,6 @@ elif gap > 0:
     verdict = "is more than twice the larger seed-to-seed standard deviation: distillation helped here"
 else:
     verdict = "is more than twice the larger seed-to-seed standard deviation: distillation hurt here"
-closed = (gap / (teacher_f1 - hard_mean)) if teacher_f1 > hard_mean else float("nan")
 glue("hard_f1", float(hard_mean))
 glue("hard_std", float(hard_std))
 glue("best_kd", best_kd)
@@ -317,7 +316,7 @@ glue("room", "which leaves distillation little room" if hard_mean >= 0.97 * teac
      else "so the soft targets have room to help")
 for T in (1.0, 2.0, 4.0):
     glue(f"kd_T{T:g}", float(table.loc[f"distilled, T = {T:g}", "test F1"]))
-print(f"best distilled {best_kd}: {gap:+.3f} against hard labels; {verdict}")
+print(f"best distilled setting: {best_kd}, {gap:+.3f} against hard labels; the difference {verdict}")
 
 # %% [markdown]
 # **What the run shows.** Trained on hard labels, the student reaches
