@@ -522,9 +522,9 @@ glue("verdict", verdict);
 # **Next to the paper.** {cite:t}`clark2020electra` find RTD better than MLM at equal
 # compute, by 4.8 GLUE points for small models (79.9 against 75.1), with the largest
 # gains for the smallest models. Our experiment differs in ways that all cut against
-# seeing that effect: about {glue:text}`orders:.0f` orders of magnitude less compute,
-# so little that the discriminator {glue:text}`plateau_verdict` (section 3), while
-# the masked LM learns from its first steps; a synthetic language with a few
+# seeing that effect: about {glue:text}`orders:.0f` orders of magnitude less compute
+# (at the end of which the discriminator {glue:text}`plateau_verdict`, section 3,
+# while the masked LM learns from its first steps); a synthetic language with a few
 # thousand word types; a probe of only {glue:text}`probe_steps:d` steps on one task;
 # and {glue:text}`n_seeds:d` seeds. A result either way at this scale is evidence
 # about this scale; it neither confirms nor refutes the paper's GLUE numbers. What
@@ -558,14 +558,15 @@ glue("collapse_verdict", "has largely collapsed: its tokens share nearly one dir
 # %% [markdown]
 # The mean pairwise cosine is {glue:text}`cos_rtd:.3f` for the RTD encoder,
 # {glue:text}`cos_mlm:.3f` for the MLM encoder and {glue:text}`cos_none:.3f` for the
-# untrained one, so the RTD encoder {glue:text}`collapse_verdict`. This is the other
-# face of the plateau of section 3: the discriminator's loss rewards a constant
+# untrained one, so the RTD encoder {glue:text}`collapse_verdict`. Collapse is the
+# other face of the plateau of section 3: the discriminator's loss rewards a constant
 # answer until it has learned to detect replacements, and a representation that
-# ignores the token is the simplest way to give one. Real ELECTRA models leave the
-# plateau within their first thousands of steps of a million; our budget ends before
-# that. Fine-tuning can pull the representations apart again, which is why the probe
-# still learns, but it starts from less. (`benchmarks/rtd_vs_mlm.py` finds the same
-# collapse on real text at a 10-minute budget.)
+# ignores the token is the simplest way to give one. Fine-tuning can pull collapsed
+# representations apart again, but it starts from less. Whether a run collapses
+# depends on the learning rate: `zoo.PRETRAIN`'s comments record that at 2e-4 this
+# tiny pair first learns and then falls back towards the base rate, and that at 1e-3
+# it hardly leaves the base rate; `benchmarks/rtd_vs_mlm.py`, run at 1e-3, finds a
+# collapsed encoder on real text at a 10-minute budget.
 #
 # ## 6. The cached encoder for the next chapters
 #

@@ -159,3 +159,31 @@ def test_training_flops_are_about_three_forward_passes() -> None:
     # the first layer needs no gradient for its input (the embeddings are a look-up): a bit under 3x
     ratio = counter.get_total_flops() / (zoo.flops_per_token(model, T) * B * T)
     assert 2.7 < ratio <= 3.0
+
+
+@pytest.mark.slow
+def test_the_books_pretraining_run_teaches_the_discriminator_on_held_out_micro_world_text() -> None:
+    """``zoo.PRETRAIN`` (450 steps on the micro-world) beats the all-"original" baseline on unseen documents.
+
+    The baseline answers "original" for every token, so its accuracy is 1 - r (r: the
+    share of replaced tokens); any constant answer has ROC AUC 0.5.  Measured when lr
+    was set: accuracy 0.874 against 0.852, AUC 0.77; with lr 1e-3 the same run gave
+    AUC 0.55 and an accuracy at the baseline (chapter 3's collapse).
+    """
+    tok = zoo.tokenizer(OFFLINE)
+    pair, history, _ = zoo.pretrain(zoo.PRETRAIN, tok, zoo.pretraining_texts(OFFLINE))
+    rows = zoo.pack(tok, zoo.pretraining_texts(OFFLINE, split="heldout"), zoo.PRETRAIN.max_length)[:256]
+    with torch.no_grad():
+        out = rtd.rtd_step(pair, {"input_ids": rows, "attention_mask": torch.ones_like(rows)},
+                           mask_token_id=tok.mask_token_id, special_ids=tok.all_special_ids,
+                           generator=torch.Generator().manual_seed(1))
+    z, y = out.disc_logits.flatten(), out.disc_labels.flatten().bool()  # (N,)
+    baseline = 1 - y.float().mean().item()  # all "original"
+    accuracy = ((z > 0) == y).float().mean().item()
+    ranks = z.argsort().argsort().float() + 1  # 1-based ranks; ties are absent for float logits
+    auc = ((ranks[y].sum() - y.sum() * (y.sum() + 1) / 2) / (y.sum() * (~y).sum())).item()  # Mann-Whitney U / n1 n0
+    assert 0.8 < baseline < 0.95, baseline  # about 15 % of tokens are picked and most samples differ
+    assert accuracy > baseline + 0.01, (accuracy, baseline)  # the error rate falls by a tenth or more
+    assert auc > 0.7, auc
+    last = history.train[-1]
+    assert last["disc_acc"] > 1 - last["replaced_frac"] + 0.01, last  # on the training batches as well
