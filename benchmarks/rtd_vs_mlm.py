@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--quick", action="store_true", help="a smoke run of a few minutes")
     size.add_argument("--gpu", action="store_true", help="the larger budget for one GPU")
     parser.add_argument("--budget-seconds", type=float, help="override the pretraining budget per objective")
+    parser.add_argument("--pretrain-lr", type=float, help="override the pretraining peak lr (both objectives)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--finetune-only", action="store_true",
                         help="reuse the encoders an earlier run saved beside --out and only fine-tune")
@@ -257,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     b = QUICK if args.quick else GPU if args.gpu else Budget()
     if args.budget_seconds:
         b = replace(b, pretrain_seconds=args.budget_seconds)
+    if args.pretrain_lr:
+        b = replace(b, pretrain_lr=args.pretrain_lr)
     P = rmdlib.setup(seed=0, profile="full")
     t0, load_start = time.perf_counter(), os.getloadavg()[0]
     saved = args.out.parent / f"{args.out.name}_encoders"  # rtd/, mlm/, none/ and pretrain.json
