@@ -166,11 +166,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {arm:9s} seed {seed}: test F1 {r['test_f1']:.4f}, {r['train_s']:.0f} s", flush=True)
     test_words = ds["test"]["tokens"]
     timing = {}
-    for name, model in (("teacher", teacher), ("student", student), ("teacher ", teacher), ("student ", student)):
-        model.eval()  # each measured twice, alternating; the faster pass counts
-        for bs in (1, 128):
-            key = (name.strip(), bs)
-            timing[key] = max(timing.get(key, 0.0), speed(model, tok, test_words, bs))
+    for _ in range(2):  # each model measured twice, alternating; the faster pass counts
+        for name, model in (("teacher", teacher), ("student", student)):
+            model.eval()
+            for bs in (1, 128):
+                timing[name, bs] = max(timing.get((name, bs), 0.0), speed(model, tok, test_words, bs))
     params = {"teacher": n_params(teacher), "student": n_params(student)}
     summary = {arm: {"mean_f1": statistics.mean(r["test_f1"] for r in rows),
                      "std_f1": statistics.stdev(r["test_f1"] for r in rows) if len(rows) > 1 else 0.0}

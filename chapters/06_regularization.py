@@ -189,7 +189,6 @@ glue("min_val_loss", float(best["loss"]))
 glue("min_val_loss_step", int(best["step"]))
 glue("final_val_loss", float(evals["loss"].iloc[-1]))
 glue("final_val_f1", float(evals["f1"].iloc[-1]))
-glue("best_val_f1_none", float(evals["f1"].max()))
 assert evals["loss"].iloc[-1] > best["loss"] and history.train[-1]["loss"] < 0.1 * best["loss"]  # the text's claim
 
 fig, (ax_loss, ax_f1) = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -241,7 +240,6 @@ lrs = [h["lr"] for h in history.train]  # one record per 5 steps: the schedule, 
 schedule = np.interp(np.arange(1, STEPS + 1), [h["step"] for h in history.train], lrs)
 shrink = float(np.prod(1 - schedule * WEIGHT_DECAY))
 glue("wd", WEIGHT_DECAY)
-glue("wd_shrink", shrink)
 glue("wd_shrink_loss", 1 - shrink)
 print(f"prod(1 - lr_t * wd) over {STEPS} steps = {shrink:.4f}")
 
@@ -431,7 +429,6 @@ if winners:
     runs.update({("combination", seed): score(combined, seed) for seed in SEEDS})
 table = summarise(runs)
 glue("winners", ", ".join(winners) if winners else "none of them")
-glue("n_winners", len(winners))
 
 # %% [markdown]
 # The table of all settings, and the test F1 of every run (dots) around its mean:

@@ -85,30 +85,31 @@ class _TeacherCache:
     """The teacher's logits per distinct input row, computed once; rows are keyed by their real tokens."""
 
     def __init__(self, teacher: nn.Module) -> None:
-        self.teacher, self.rows, self.forwards = teacher, {}, 0
+        self.teacher, self.rows = teacher, {}
 
     def __call__(self, inputs: dict[str, Any]) -> Tensor:
         ids = inputs["input_ids"]  # (B, T)
-        mask = inputs.get("attention_mask")
+        mask, types = inputs.get("attention_mask"), inputs.get("token_type_ids")
         lengths = (mask.sum(1) if mask is not None else torch.full(ids.shape[:1], ids.shape[1])).tolist()
-        types = inputs.get("token_type_ids")
-        keys = [_row_key(ids[b, :n], None if types is None else types[b, :n]) for b, n in enumerate(lengths)]
+        ids_cpu, types_cpu = ids.cpu(), None if types is None else types.cpu()  # one transfer, not one per row
+        keys = [_row_key(ids_cpu[b, :n], None if types_cpu is None else types_cpu[b, :n])
+                for b, n in enumerate(lengths)]
         if any(key not in self.rows for key in keys):
             logits = self.teacher(**inputs).logits  # (B, T, C): one pass for the whole batch
-            self.forwards += 1
+            cpu = logits.float().cpu()
             for b, (key, n) in enumerate(zip(keys, lengths)):
-                self.rows.setdefault(key, logits[b, :n].float().cpu())
+                self.rows.setdefault(key, cpu[b, :n])
             return logits
-        out = torch.zeros((*ids.shape, self.rows[keys[0]].shape[-1]), device=ids.device)  # pads stay 0
+        out = torch.zeros((*ids.shape, self.rows[keys[0]].shape[-1]))  # (B, T, C), pads stay 0
         for b, (key, n) in enumerate(zip(keys, lengths)):
-            out[b, :n] = self.rows[key].to(ids.device, non_blocking=True)
-        return out
+            out[b, :n] = self.rows[key]
+        return out.to(ids.device)
 
 
 def _row_key(ids: Tensor, types: Tensor | None) -> bytes:
-    """A row's real tokens (and token types) as bytes: equal rows give equal teacher logits."""
-    key = ids.cpu().numpy().tobytes()
-    return key if types is None else key + b"|" + types.cpu().numpy().tobytes()
+    """A row's real tokens (and token types), CPU tensors, as bytes: equal rows give equal teacher logits."""
+    key = ids.numpy().tobytes()
+    return key if types is None else key + b"|" + types.numpy().tobytes()
 
 
 def student_from_teacher(teacher: nn.Module, *, every: int = 2) -> nn.Module:

@@ -13,24 +13,21 @@ taggers in exactly this way, so it is written once:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 from torch.utils.data import DataLoader
 
 from rmdlib.metrics import entity_scores
 from rmdlib.infer import predict_tags
 from rmdlib.models import build_tagger, tagging_loss_fn
 from rmdlib.tokens import Collator, LengthGroupedBatchSampler, encode_words, sbd_words, tokenize_ner
-from rmdlib.train import History, TrainConfig, fit
+from rmdlib.train import History, LossFn, TrainConfig, fit
 
 __all__ = ["TaggingConfig", "evaluate_tagger", "finetune_tagger", "label_names", "sbd_windows", "train_loader",
            "windows"]
-
-LossFn = Callable[[nn.Module, Any], "Tensor | tuple[Tensor, dict[str, float]]"]  # what fit trains on
 
 
 @dataclass(frozen=True)
