@@ -13,9 +13,14 @@ BUDGET  ?= 180
 # The book is always built in the offline profile: tiny models, no Hub, 2 CPU cores.
 # Its models are cached inside _build, so a build after `make clean` (or a fresh
 # clone, as in CI) pays for the pretraining of chapter 1 like a first-time reader.
-BOOK_ENV := RMD_CACHE=$(CURDIR)/_build/rmd-cache RMD_PROFILE=offline HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 HF_DATASETS_DISABLE_PROGRESS_BARS=1 TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg
+# Figures: the kernels use matplotlib's inline backend, which draws with Agg (no
+# display needed) and sends each figure to the page as a PNG. It is named here so
+# that an MPLBACKEND=Agg in the caller's environment cannot silently drop them.
+BOOK_ENV := RMD_CACHE=$(CURDIR)/_build/rmd-cache RMD_PROFILE=offline HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 HF_DATASETS_DISABLE_PROGRESS_BARS=1 TOKENIZERS_PARALLELISM=false MPLBACKEND=module://matplotlib_inline.backend_inline
+# The browser check (tools/check_html.py) drives Debian's Chromium.
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install book test pytest sync clean
+.PHONY: install book test pytest sync clean browser check-html
 
 install: $(STAMP)
 
@@ -32,10 +37,24 @@ book: $(STAMP)
 pytest: $(STAMP)
 	$(PY) -m pytest
 
-test: pytest
+# check_exec also times a fixed reference workload, so that the budget holds on a
+# slower machine: BUDGET is in seconds of the faster CI machine (tools/check_exec.py).
+test: pytest browser
 	$(PY) tools/sync.py --check
 	$(MAKE) --no-print-directory book
 	$(PY) tools/check_exec.py --budget $(BUDGET)
+	$(MAKE) --no-print-directory check-html
+
+# Open every page of the built book in headless Chromium from disk, network off.
+check-html: $(STAMP) browser
+	$(PY) tools/check_html.py --chromium $(CHROMIUM)
+
+# Debian's Chromium for the browser check, installed when missing (needs root, as in CI).
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "The browser check needs Chromium: apt-get install chromium (as root), or CHROMIUM=/path/to/chrome"; exit 1; fi
 
 sync: $(STAMP)
 	$(PY) tools/sync.py

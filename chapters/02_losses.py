@@ -125,9 +125,11 @@ def check(name, computed, closed_form, tol=1e-6):
 # {term}`softplus` $\operatorname{softplus}(z) = \log(1 + e^{z})$,
 #
 # $$
-# \log\sigma(z) = -\operatorname{softplus}(-z), \qquad
-# \log\bigl(1-\sigma(z)\bigr) = \log\sigma(-z) = -\operatorname{softplus}(z), \qquad
-# \operatorname{softplus}(z) - \operatorname{softplus}(-z) = z,
+# \begin{aligned}
+# \log\sigma(z) &= -\operatorname{softplus}(-z),\\
+# \log\bigl(1-\sigma(z)\bigr) &= \log\sigma(-z) = -\operatorname{softplus}(z),\\
+# \operatorname{softplus}(z) - \operatorname{softplus}(-z) &= z,
+# \end{aligned}
 # $$
 #
 # so that
@@ -169,7 +171,7 @@ n_kept = keep.sum()
 s = torch.sigmoid(z.detach())
 check("bce_grad_diff", z.grad, torch.where(keep, (s - y) / n_kept, 0.0))
 bernoulli_nll = -(y * s.log() + (1 - y) * (1 - s).log())  # (B, T) the likelihood, term by term
-check("bce_value_diff", bce.detach(), bernoulli_nll[keep].mean())
+check("bce_value_diff", bce.detach(), bernoulli_nll[keep].mean());
 
 # %% [markdown]
 # The softplus form is not only shorter, it is also numerically safe. For a logit
@@ -536,10 +538,11 @@ glue("ce_all_ignored_ours", ours_value.item());
 # uniform distribution, with weight $\varepsilon$:
 #
 # $$
-# \tilde q_c = (1 - \varepsilon)\,\mathbb{1}[c = y] + \frac{\varepsilon}{C},
-# \qquad
-# \ell_\varepsilon = -\sum_c \tilde q_c \log p_c
+# \begin{aligned}
+# \tilde q_c &= (1 - \varepsilon)\,\mathbb{1}[c = y] + \frac{\varepsilon}{C},\\
+# \ell_\varepsilon &= -\sum_c \tilde q_c \log p_c
 #   = (1-\varepsilon)\bigl(-\log p_y\bigr) + \varepsilon\,\frac{1}{C}\sum_c\bigl(-\log p_c\bigr).
+# \end{aligned}
 # $$
 #
 # (This is PyTorch's convention, in which the true class also receives its share
@@ -617,10 +620,11 @@ plt.show()
 # {term}`temperature` $T > 1$:
 #
 # $$
-# p = \operatorname{softmax}(t / T), \qquad q = \operatorname{softmax}(s / T),
-# \qquad
-# \mathcal{L}_\text{KD} = T^2\,\frac{1}{N}\sum_{i=1}^{N} \operatorname{KL}(p_i \,\|\, q_i),
-# \quad \operatorname{KL}(p \,\|\, q) = \sum_c p_c \log\frac{p_c}{q_c}.
+# \begin{aligned}
+# p &= \operatorname{softmax}(t / T), \qquad q = \operatorname{softmax}(s / T),\\
+# \mathcal{L}_\text{KD} &= T^2\,\frac{1}{N}\sum_{i=1}^{N} \operatorname{KL}(p_i \,\|\, q_i),
+# \qquad \operatorname{KL}(p \,\|\, q) = \sum_c p_c \log\frac{p_c}{q_c}.
+# \end{aligned}
 # $$
 #
 # The {term}`Kullback–Leibler divergence` differs from the cross-entropy
