@@ -585,7 +585,9 @@ if P.encoder is None:  # offline: the run of section 3, from the cache
     loaded = AutoModel.from_pretrained(path)
     same = all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(),
                                                   pair.discriminator.electra.state_dict().values()))
-    print(f"{type(loaded).__name__} from {path}: {n_params(loaded):,} parameters, identical to section 3: {same}")
+    where = "/".join(path.replace("\\", "/").split("/")[-2:])  # the cache entry, not this machine's path
+    print(f"{type(loaded).__name__} from the cache, {where}: {n_params(loaded):,} parameters, "
+          f"identical to section 3: {same}")
     assert same and AutoTokenizer.from_pretrained(path).get_vocab() == tok.get_vocab()
 else:
     print(f"chapters 4 to 9 fine-tune {zoo.encoder(P)} from the Hub")

@@ -248,3 +248,15 @@ def test_budget_is_in_reference_seconds_so_a_slower_machine_passes():
     assert fast["chapters/03"].status == "OVER BUDGET" and fast["chapters/03"].failed
     broken = check_exec.verdicts({"c": (1.0, False)}, here_s=1.8, budget=180, aim=120, fast_s=1.8)
     assert broken[0].failed and broken[0].status == "FAILED"
+
+
+def test_each_script_appears_once_per_page_however_it_was_added():
+    from sphinx.builders.html._assets import _JavaScript
+
+    book_ext = _load("book_ext")
+    thebe = "const THEBE_JS_URL = 'x'"
+    scripts = [_JavaScript(None, body=thebe), _JavaScript("a.js"), _JavaScript("", body=thebe), _JavaScript("a.js"),
+               _JavaScript(None, body="const other = 1")]
+    kept = book_ext.unique_scripts(scripts)
+    assert [(s.filename, s.attributes.get("body")) for s in kept] == [
+        (None, thebe), ("a.js", None), (None, "const other = 1")]

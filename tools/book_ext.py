@@ -11,11 +11,11 @@ from __future__ import annotations
 
 def _script_key(script) -> tuple:
     attributes = getattr(script, "attributes", {}) or {}
-    return str(getattr(script, "filename", script)), tuple(sorted((k, str(v)) for k, v in attributes.items()))
+    return str(getattr(script, "filename", script) or ""), tuple(sorted((k, str(v)) for k, v in attributes.items()))
 
 
 def unique_scripts(scripts: list) -> list:
-    """``scripts`` without repeats (same file and attributes, inline body included), first copy kept."""
+    """``scripts`` without repeats (same file, or none, and attributes, inline body included), first kept."""
     seen, out = set(), []
     for script in scripts:
         key = _script_key(script)
@@ -27,9 +27,10 @@ def unique_scripts(scripts: list) -> list:
 
 def _dedupe(app, pagename, templatename, context, doctree):
     if "script_files" in context:
-        context["script_files"] = unique_scripts(context["script_files"])
+        context["script_files"][:] = unique_scripts(context["script_files"])  # in place: the builder's list
 
 
 def setup(app):
-    app.connect("html-page-context", _dedupe, priority=900)  # after every extension has added its scripts
+    # Early: Sphinx stops calling html-page-context listeners at the first that returns a value.
+    app.connect("html-page-context", _dedupe, priority=100)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
