@@ -49,12 +49,17 @@ test: pytest browser
 check-html: $(STAMP) browser
 	$(PY) tools/check_html.py --chromium $(CHROMIUM)
 
-# Debian's Chromium for the browser check, installed when missing (needs root, as in CI).
+# Debian's Chromium for the browser check, installed when missing (needs root, as in CI),
+# with a CJK font so that the glossary's Chinese shows in the screenshots (optional).
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 browser:
-	@if [ -x $(CHROMIUM) ]; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else echo "The browser check needs Chromium: apt-get install chromium (as root), or CHROMIUM=/path/to/chrome"; exit 1; fi
+	@can_apt() { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; }; \
+	if [ ! -x $(CHROMIUM) ]; then \
+		if can_apt; then apt-get update -qq && $(APT_INSTALL) chromium fonts-wqy-zenhei >/dev/null; \
+		else echo "The browser check needs Chromium: apt-get install chromium (as root), or CHROMIUM=/path/to/chrome"; exit 1; fi; \
+	elif ! fc-list :lang=zh 2>/dev/null | grep -q . && can_apt; then \
+		{ apt-get update -qq && $(APT_INSTALL) fonts-wqy-zenhei >/dev/null; } || echo "no CJK font: the screenshots show boxes for Chinese"; \
+	fi
 
 sync: $(STAMP)
 	$(PY) tools/sync.py

@@ -110,8 +110,9 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=180.0, help="reference seconds allowed per chapter")
     parser.add_argument("--aim", type=float, default=120.0, help="reference seconds a chapter should stay under")
     parser.add_argument("--reference-s", type=float, default=None, help="skip timing: this machine's reference time")
+    parser.add_argument("--build", type=Path, default=ROOT / "_build", help="the build folder (default _build)")
     args = parser.parse_args()
-    times = execution_times()
+    times = execution_times(args.build)
     here = args.reference_s or reference_seconds()
     print(
         f"reference workload: {here:.2f} s here, {REFERENCE_FAST_S:.2f} s on the reference machine "
