@@ -142,3 +142,29 @@ def test_colab_notebooks_hold_no_myst_and_start_with_the_install_cell(path):
     assert 'if "google.colab" in sys.modules' in "".join(first_code["source"])
     text = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     assert text.count("<details>") == text.count("</details>") >= 2, "every solution is folded"
+
+
+def test_launch_button_opens_the_colab_edition_of_a_chapter():
+    import colab_launch
+    import yaml
+
+    theme = "https://colab.research.google.com/github/org/repo/blob/main/chapters/04_ner.ipynb"
+    assert colab_launch.colab_link(theme, "chapters/04_ner") == \
+        "https://colab.research.google.com/github/org/repo/blob/main/colab/04_ner.ipynb"
+    other = "https://colab.research.google.com/github/org/repo/blob/main/book/intro.ipynb"
+    assert colab_launch.colab_link(other, "book/intro") == other
+    binder = "https://mybinder.org/v2/gh/org/repo/main?urlpath=tree/chapters/04_ner.ipynb"
+    assert colab_launch.colab_link(binder, "chapters/04_ner") == binder
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    assert config["sphinx"]["local_extensions"] == {"colab_launch": "tools/"}
+
+
+def test_launch_button_rewrite_edits_only_the_colab_button():
+    import colab_launch
+
+    colab = {"text": "Colab", "url": "https://colab.research.google.com/github/o/r/blob/main/chapters/02_losses.ipynb"}
+    binder = {"text": "Binder", "url": "https://mybinder.org/x"}
+    context = {"header_buttons": [{"label": "launch-buttons", "buttons": [binder, colab]}]}
+    colab_launch._retarget(None, "chapters/02_losses", "page.html", context, None)
+    assert colab["url"] == "https://colab.research.google.com/github/o/r/blob/main/colab/02_losses.ipynb"
+    assert binder["url"] == "https://mybinder.org/x"
