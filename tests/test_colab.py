@@ -168,3 +168,29 @@ def test_launch_button_rewrite_edits_only_the_colab_button():
     colab_launch._retarget(None, "chapters/02_losses", "page.html", context, None)
     assert colab["url"] == "https://colab.research.google.com/github/o/r/blob/main/colab/02_losses.ipynb"
     assert binder["url"] == "https://mybinder.org/x"
+
+
+def test_sync_writes_the_colab_edition_and_check_finds_it_stale(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sync_for_colab_test", ROOT / "tools" / "sync.py")
+    sync = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sync)
+    chapters, colab = tmp_path / "chapters", tmp_path / "colab"
+    chapters.mkdir()
+    (chapters / "01_x.py").write_text(
+        '# %% [markdown]\n# (ch-01)=\n# # 1. X\n#\n# See {term}`binary cross-entropy`.\n\n'
+        '# %%\nx = 1\n', encoding="utf-8")
+    monkeypatch.setattr(sync, "CHAPTERS", chapters)
+    monkeypatch.setattr(sync, "COLAB", colab)
+    assert sync.colab_problems() == ["colab/01_x.ipynb: missing (run `make sync`)"]
+    sync.write_colab()
+    assert sync.colab_problems() == []
+    nb = nbformat.read(colab / "01_x.ipynb", as_version=4)
+    assert nb.cells[0].source.startswith(f"# 1. X\n\nSee [binary cross-entropy]({sync.site_url()}book/glossary.html#")
+    (chapters / "01_x.py").write_text("# %%\nx = 2\n", encoding="utf-8")
+    (colab / "02_gone.ipynb").write_text("{}", encoding="utf-8")
+    assert sync.colab_problems() == ["colab/01_x.ipynb: differs from chapters/01_x.py (run `make sync`)",
+                                     "colab/02_gone.ipynb: no chapter chapters/02_gone.py"]
+    sync.write_colab()
+    assert sync.colab_problems() == [] and not (colab / "02_gone.ipynb").exists()

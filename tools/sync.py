@@ -133,11 +133,14 @@ def sync() -> None:
 
 
 def write_colab() -> None:
-    """Write ``colab/NN_name.ipynb`` for every chapter."""
+    """Write ``colab/NN_name.ipynb`` for every chapter; remove those whose chapter is gone."""
     COLAB.mkdir(exist_ok=True)
     links = book_links()
     for py in sorted(CHAPTERS.glob("[0-9][0-9]_*.py")):
         (COLAB / f"{py.stem}.ipynb").write_text(colab_text(py, links), encoding="utf-8")
+    for ipynb in COLAB.glob("*.ipynb"):
+        if not (CHAPTERS / f"{ipynb.stem}.py").exists():
+            ipynb.unlink()
 
 
 if __name__ == "__main__":
