@@ -173,7 +173,7 @@ n_kept = keep.sum()
 s = torch.sigmoid(z.detach())
 check("bce_grad_diff", z.grad, torch.where(keep, (s - y) / n_kept, 0.0))
 bernoulli_nll = -(y * s.log() + (1 - y) * (1 - s).log())  # (B, T) term by term
-check("bce_value_diff", bce.detach(), bernoulli_nll[keep].mean())
+check("bce_value_diff", bce.detach(), bernoulli_nll[keep].mean());
 
 # %% [markdown]
 # The softplus form is not only shorter, it is also numerically safe. For a logit
@@ -752,7 +752,7 @@ print(f"plain KL: log-log slope {slope:.3f}; "
 # %% tags=["remove-cell"]
 glue("kd_slope", float(slope))
 glue("kd_limit_err", float(rel_err[-1]))
-glue("kd_T_max", float(temps[-1]))
+glue("kd_T_max", float(temps[-1]));
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(7, 3.8))
