@@ -658,23 +658,28 @@ glue("verdict", verdict(counts, stats, steps), markdown=True);
 # `rmdlib.rtd.mask_tokens` on a row of 40 tokens.
 # ```
 #
-# ````{solution} ch-01-ex1
+# ```{solution-start} ch-01-ex1
 # :class: dropdown
+# ```
 # Autoregressive: $T - 1 = 39$ (every token but the first is predicted from its prefix).
 # Masked LM: `mask_tokens` picks $k = \operatorname{round}(0.15 \cdot 40) = 6$ positions per
 # row (it counts the non-pad tokens through `attention_mask`, but never picks a special
 # token). RTD: the discriminator has a term at all 40 non-pad tokens, and the generator,
 # trained at the same time, adds its 6 masked-LM terms.
-#
-# ```python
-# ids = torch.arange(10, 50)[None]  # (1, 40) any ids
-# special = torch.zeros_like(ids, dtype=torch.bool)
-# special[0, [0, -1]] = True  # [CLS], [SEP]
-# m = rtd.mask_tokens(ids, special, mask_token_id=4, attention_mask=torch.ones_like(ids),
-#                     generator=torch.Generator().manual_seed(0))
-# assert int(m.selected.sum()) == 6
+
+# %%
+row = torch.arange(10, 50)[None]  # (1, 40) any ids
+row_special = torch.zeros_like(row, dtype=torch.bool)
+row_special[0, [0, -1]] = True  # [CLS], [SEP]
+picked = rtd.mask_tokens(row, row_special, mask_token_id=4,
+                         attention_mask=torch.ones_like(row),
+                         generator=torch.Generator().manual_seed(0))
+print("masked positions:", int(picked.selected.sum()))
+assert int(picked.selected.sum()) == 6
+
+# %% [markdown]
+# ```{solution-end}
 # ```
-# ````
 #
 # ```{exercise}
 # :label: ch-01-ex2
@@ -722,21 +727,26 @@ glue("verdict", verdict(counts, stats, steps), markdown=True);
 # the tensors of section 3: change the last row of `X` and compare the outputs.
 # ```
 #
-# ````{solution} ch-01-ex4
+# ```{solution-start} ch-01-ex4
 # :class: dropdown
+# ```
 # With $M_{ts} = -\infty$ for $s > t$, the softmax gives those positions weight exactly
 # $e^{-\infty} = 0$, so row $t$ is a weighted mean of $v_1, \dots, v_t$ only, and $q_t$
 # depends on $x_t$ only. Numerically:
-#
-# ```python
-# X2 = X.clone(); X2[-1] += 1.0  # change the last token
-# Q2, K2, V2 = X2 @ W_q, X2 @ W_k, X2 @ W_v
-# causal2 = torch.softmax(Q2 @ K2.T / math.sqrt(d) + causal, -1) @ V2
-# bidir2 = torch.softmax(Q2 @ K2.T / math.sqrt(d), -1) @ V2
-# assert torch.allclose(causal2[:-1], ours_causal[:-1])  # earlier rows unchanged
-# assert not torch.allclose(bidir2[:-1], ours[:-1])  # every row sees the change
+
+# %%
+X2 = X.clone()
+X2[-1] += 1.0  # change the last token
+Q2, K2, V2 = X2 @ W_q, X2 @ W_k, X2 @ W_v
+causal2 = torch.softmax(Q2 @ K2.T / math.sqrt(d) + causal, -1) @ V2
+bidir2 = torch.softmax(Q2 @ K2.T / math.sqrt(d), -1) @ V2
+assert torch.allclose(causal2[:-1], ours_causal[:-1])  # earlier rows unchanged
+assert not torch.allclose(bidir2[:-1], ours[:-1])  # every row sees the change
+print("causal: rows before the last unchanged; bidirectional: every row changed")
+
+# %% [markdown]
+# ```{solution-end}
 # ```
-# ````
 #
 # ## Summary
 #

@@ -87,10 +87,13 @@ from rmdlib.losses import IGNORE_INDEX
 g = torch.Generator().manual_seed(P.seed)  # every random tensor below is drawn from g
 
 
+def as64(x):
+    """``x`` as a float64 tensor (a Python float would become float32)."""
+    return torch.as_tensor(x, dtype=torch.float64)
+
 
 def check(name, computed, closed_form, tol=1e-6):
-    """Print and glue max |computed - closed form|; fail (and fail the build) above ``tol``."""
-    as64 = lambda x: torch.as_tensor(x, dtype=torch.float64)  # noqa: E731  python floats would become float32
+    """Print and glue max |computed - closed form|; fail (the build) above tol."""
     diff = (as64(computed) - as64(closed_form)).abs().max().item()
     print(f"{name}: max |autograd/code - closed form| = {diff:.1e}")
     assert diff < tol, f"{name}: the derivation and the code disagree by {diff:.2e}"
@@ -161,7 +164,8 @@ source(losses.binary_cross_entropy)
 # the Bernoulli negative log-likelihood written out term by term.
 
 # %%
-z = (3 * torch.randn(4, 12, generator=g, dtype=torch.float64)).requires_grad_()  # (B, T) logits
+z = 3 * torch.randn(4, 12, generator=g, dtype=torch.float64)  # (B, T) logits
+z.requires_grad_()
 y = (torch.rand(4, 12, generator=g) < 0.3).long()  # (B, T) labels, 1 = replaced
 keep = torch.rand(4, 12, generator=g) < 0.8  # (B, T) False = padding
 bce = losses.binary_cross_entropy(z, y, keep)
@@ -170,7 +174,7 @@ bce.backward()
 n_kept = keep.sum()
 s = torch.sigmoid(z.detach())
 check("bce_grad_diff", z.grad, torch.where(keep, (s - y) / n_kept, 0.0))
-bernoulli_nll = -(y * s.log() + (1 - y) * (1 - s).log())  # (B, T) the likelihood, term by term
+bernoulli_nll = -(y * s.log() + (1 - y) * (1 - s).log())  # (B, T) term by term
 check("bce_value_diff", bce.detach(), bernoulli_nll[keep].mean());
 
 # %% [markdown]
@@ -181,11 +185,14 @@ check("bce_value_diff", bce.detach(), bernoulli_nll[keep].mean());
 # exact value $\operatorname{softplus}(200) - 0 \approx 200$.
 
 # %%
-z_big = torch.tensor([200.0, -200.0])  # float32 logits, confidently wrong for both labels
+z_big = torch.tensor([200.0, -200.0])  # float32 logits, confidently wrong for both
 y_big = torch.tensor([0, 1])
-naive = -(y_big * torch.sigmoid(z_big).log() + (1 - y_big) * (1 - torch.sigmoid(z_big)).log()).mean()
+s_big = torch.sigmoid(z_big)
+naive = -(y_big * s_big.log() + (1 - y_big) * (1 - s_big).log()).mean()
 stable = losses.binary_cross_entropy(z_big, y_big, torch.ones(2, dtype=torch.bool))
 print(f"naive: {naive.item()}, softplus form: {stable.item()}")
+
+# %% tags=["remove-cell"]
 glue("bce_naive", str(naive.item()))
 glue("bce_stable", stable.item());
 
@@ -272,14 +279,19 @@ V = len(tok)  # vocabulary size of this tokenizer
 enc = tok(docs[:16], truncation=True, max_length=128, padding=True,
           return_special_tokens_mask=True, return_tensors="pt")
 ids, attn = enc["input_ids"], enc["attention_mask"]  # (B, T)
-special = enc["special_tokens_mask"].bool()  # (B, T) [CLS], [SEP] and [PAD] are never picked
-masked = rtd.mask_tokens(ids, special, mask_token_id=tok.mask_token_id, attention_mask=attn,
-                         generator=g, **asdict(rtd.ELECTRA_MASKING))
-uniform_samples = rtd.gumbel_sample(torch.zeros(*ids.shape, V), generator=g)  # (B, T) a generator at init
+special = enc["special_tokens_mask"].bool()  # (B, T) [CLS], [SEP], [PAD]: never picked
+masked = rtd.mask_tokens(ids, special, mask_token_id=tok.mask_token_id,
+                         attention_mask=attn, generator=g,
+                         **asdict(rtd.ELECTRA_MASKING))
+# (B, T) samples of a generator at initialisation: uniform over the vocabulary
+uniform_samples = rtd.gumbel_sample(torch.zeros(*ids.shape, V), generator=g)
 corrupted = rtd.replace_tokens(ids, masked, uniform_samples)
 
 print(f"V = {V}, batch {tuple(ids.shape)}, {int(attn.sum())} non-pad tokens, "
-      f"{int(masked.selected.sum())} masked, {int(corrupted.disc_labels.sum())} replaced")
+      f"{int(masked.selected.sum())} masked, "
+      f"{int(corrupted.disc_labels.sum())} replaced")
+
+# %% tags=["remove-cell"]
 glue("V", V)
 glue("n_seqs", ids.shape[0])
 glue("max_len", ids.shape[1])
@@ -306,12 +318,15 @@ glue("mask_frac", rtd.ELECTRA_MASKING.mask_frac);
 B, T = ids.shape
 zero_gen = torch.zeros(B, T, V, dtype=torch.float64)  # (B, T, V) a uniform generator
 zero_disc = torch.zeros(B, T, dtype=torch.float64)  # (B, T) an undecided discriminator
-at_zero = losses.rtd_loss(zero_gen, masked.mlm_labels, zero_disc, corrupted.disc_labels, attn)
+at_zero = losses.rtd_loss(zero_gen, masked.mlm_labels, zero_disc,
+                          corrupted.disc_labels, attn)
 check("init_mlm_diff", at_zero.mlm, math.log(V))
 check("init_disc_diff", at_zero.disc, math.log(2))
 
-lam = inspect.signature(losses.rtd_loss).parameters["disc_weight"].default  # lambda = 50
-check("init_total_diff", at_zero.total, math.log(V) + lam * math.log(2))
+lam = inspect.signature(losses.rtd_loss).parameters["disc_weight"].default  # 50
+check("init_total_diff", at_zero.total, math.log(V) + lam * math.log(2));
+
+# %% tags=["remove-cell"]
 glue("lam", lam)
 glue("log_V", math.log(V))
 glue("log_2", math.log(2))
@@ -325,15 +340,19 @@ glue("ratio_init", math.log(V) / math.log(2));
 # {glue:text}`pair_disc:.4f` against $\log 2$ = {glue:text}`log_2:.4f`.
 
 # %%
-pair = rtd.build_pair(V, hidden=64, layers=2, heads=4).eval()  # eval(): no dropout in this measurement
+pair = rtd.build_pair(V, hidden=64, layers=2, heads=4).eval()  # eval(): no dropout
 batch = {"input_ids": ids, "attention_mask": attn, "special_tokens_mask": special}
 with torch.no_grad():
-    step = rtd.rtd_step(pair, batch, mask_token_id=tok.mask_token_id, special_ids=tok.all_special_ids,
-                        disc_weight=lam, generator=torch.Generator().manual_seed(P.seed))
+    step = rtd.rtd_step(pair, batch, mask_token_id=tok.mask_token_id,
+                        special_ids=tok.all_special_ids, disc_weight=lam,
+                        generator=torch.Generator().manual_seed(P.seed))
 print(f"tiny pair at init: L_MLM = {step.loss.mlm:.4f} (log V = {math.log(V):.4f}), "
       f"L_Disc = {step.loss.disc:.4f} (log 2 = {math.log(2):.4f})")
-assert abs(step.loss.mlm.item() - math.log(V)) < 0.05 * math.log(V)  # within 5 % of the idealisation
+# within 5 % of the idealisation
+assert abs(step.loss.mlm.item() - math.log(V)) < 0.05 * math.log(V)
 assert abs(step.loss.disc.item() - math.log(2)) < 0.05 * math.log(2)
+
+# %% tags=["remove-cell"]
 glue("pair_mlm", step.loss.mlm.item())
 glue("pair_disc", step.loss.disc.item());
 
@@ -359,26 +378,32 @@ glue("pair_disc", step.loss.disc.item());
 # fewer of its samples differ from the original, $r$ falls and $H(r)$ with it.)
 
 # %%
-V_ELECTRA = 30522  # vocab_size of google/electra-*-discriminator: BERT's uncased WordPiece vocabulary
+V_ELECTRA = 30522  # google/electra-*-discriminator: BERT's uncased WordPiece vocabulary
+
+nonpad = attn.bool()
+r = corrupted.disc_labels[nonpad].double().mean()  # share of replaced tokens
+# the best constant logit, log(r / (1 - r)), at every position
+const_logits = torch.full((B, T), math.log(r / (1 - r)), dtype=torch.float64)
+H_r = -(r * r.log() + (1 - r) * (1 - r).log())
+const_bce = losses.binary_cross_entropy(const_logits, corrupted.disc_labels, nonpad)
+check("const_disc_diff", const_bce, H_r)
+
+all_ids = tok(docs, truncation=True, max_length=128, return_special_tokens_mask=True)
+counts = torch.ones(V, dtype=torch.float64)  # add-one smoothing: no probability is 0
+for seq, spec in zip(all_ids["input_ids"], all_ids["special_tokens_mask"]):
+    real = torch.tensor(seq)[~torch.tensor(spec, dtype=torch.bool)]  # no special tokens
+    counts += torch.bincount(real, minlength=V)
+unigram_logits = counts.log().expand(B, T, V)  # (B, T, V) the same at every position
+unigram_ce = losses.mlm_loss(unigram_logits, masked.mlm_labels)
+print(f"constant discriminator: {H_r:.4f} nats; "
+      f"unigram generator: {unigram_ce:.4f} nats")
+
+# %% tags=["remove-cell"]
 glue("V_electra", V_ELECTRA)
 glue("log_V_electra", math.log(V_ELECTRA))
 glue("ratio_electra", math.log2(V_ELECTRA))
 glue("lam_log2", lam * math.log(2))
 glue("lam_over_equal", lam / math.log2(V_ELECTRA))
-
-nonpad = attn.bool()
-r = corrupted.disc_labels[nonpad].double().mean()  # share of replaced tokens
-const_logits = torch.full((B, T), math.log(r / (1 - r)), dtype=torch.float64)  # the best constant logit
-H_r = -(r * r.log() + (1 - r) * (1 - r).log())
-check("const_disc_diff", losses.binary_cross_entropy(const_logits, corrupted.disc_labels, nonpad), H_r)
-
-all_ids = tok(docs, truncation=True, max_length=128, return_special_tokens_mask=True)
-counts = torch.ones(V, dtype=torch.float64)  # add-one smoothing: no token has probability 0
-for seq, spec in zip(all_ids["input_ids"], all_ids["special_tokens_mask"]):
-    counts += torch.bincount(torch.tensor(seq)[~torch.tensor(spec, dtype=torch.bool)], minlength=V)
-unigram_logits = counts.log().expand(B, T, V)  # (B, T, V) the same distribution at every position
-unigram_ce = losses.mlm_loss(unigram_logits, masked.mlm_labels)
-print(f"constant discriminator: {H_r:.4f} nats; unigram generator: {unigram_ce:.4f} nats")
 glue("replaced_share", r.item())
 glue("H_r", H_r.item())
 glue("unigram_ce", unigram_ce.item())
@@ -412,17 +437,20 @@ glue("ratio_const", (unigram_ce / H_r).item());
 # %%
 gen_logits = torch.zeros(B, T, V, requires_grad=True)  # (B, T, V)
 disc_logits = torch.zeros(B, T, requires_grad=True)  # (B, T)
-out = losses.rtd_loss(gen_logits, masked.mlm_labels, disc_logits, corrupted.disc_labels, attn)
+out = losses.rtd_loss(gen_logits, masked.mlm_labels, disc_logits,
+                      corrupted.disc_labels, attn)
 grad_gen, = torch.autograd.grad(out.mlm, gen_logits)
 grad_disc, = torch.autograd.grad(out.disc, disc_logits)
-mlm_positions = (grad_gen.abs().sum(-1) > 0).sum(-1)  # (B,) positions with an MLM gradient
+mlm_positions = (grad_gen.abs().sum(-1) > 0).sum(-1)  # (B,) with an MLM gradient
 rtd_positions = (grad_disc != 0).sum(-1)  # (B,) positions with a discriminator gradient
-assert torch.equal(mlm_positions, masked.selected.sum(-1))  # exactly the masked positions
+assert torch.equal(mlm_positions, masked.selected.sum(-1))  # exactly the masked ones
 assert torch.equal(rtd_positions, attn.sum(-1))  # exactly the non-pad tokens
 
 mlm_share = (mlm_positions.sum() / rtd_positions.sum()).item()
-print(f"positions with a gradient: MLM {int(mlm_positions.sum())}, RTD {int(rtd_positions.sum())} "
-      f"({mlm_share:.1%} vs 100 %)")
+print(f"positions with a gradient: MLM {int(mlm_positions.sum())}, "
+      f"RTD {int(rtd_positions.sum())} ({mlm_share:.1%} vs 100 %)")
+
+# %% tags=["remove-cell"]
 glue("mlm_share", mlm_share)
 glue("signal_ratio", 1 / mlm_share)
 glue("mlm_positions", int(mlm_positions.sum()))
@@ -488,17 +516,22 @@ source(losses.token_cross_entropy)
 
 # %%
 C = len(synth.LABELS)  # the micro-world's NER tag set, C = 9
-logits = (2 * torch.randn(4, 10, C, generator=g, dtype=torch.float64)).requires_grad_()  # (B, T, C)
+logits = 2 * torch.randn(4, 10, C, generator=g, dtype=torch.float64)  # (B, T, C)
+logits.requires_grad_()
 labels = torch.randint(0, C, (4, 10), generator=g)
-labels[torch.rand(4, 10, generator=g) < 0.4] = IGNORE_INDEX  # sub-tokens, specials, padding
+labels[torch.rand(4, 10, generator=g) < 0.4] = IGNORE_INDEX  # sub-tokens, pads, ...
 ce = losses.token_cross_entropy(logits, labels)
 ce.backward()
 
 kept = labels != IGNORE_INDEX  # (B, T)
 probs = logits.detach().softmax(-1)  # (B, T, C)
-onehot = F.one_hot(labels.clamp_min(0), C).double()  # (B, T, C); rows of ignored positions unused
-check("ce_grad_diff", logits.grad, torch.where(kept[..., None], (probs - onehot) / kept.sum(), 0.0))
-check("ce_uniform_diff", losses.token_cross_entropy(torch.zeros_like(logits), labels), math.log(C))
+onehot = F.one_hot(labels.clamp_min(0), C).double()  # (B, T, C); ignored rows unused
+closed = torch.where(kept[..., None], (probs - onehot) / kept.sum(), 0.0)
+check("ce_grad_diff", logits.grad, closed)
+uniform = losses.token_cross_entropy(torch.zeros_like(logits), labels)
+check("ce_uniform_diff", uniform, math.log(C));
+
+# %% tags=["remove-cell"]
 glue("ignore_index", IGNORE_INDEX)
 glue("C", C)
 glue("log_C", math.log(C));
@@ -516,15 +549,18 @@ glue("log_C", math.log(C));
 # gradient.
 
 # %%
-per_token = -probs.log().gather(-1, labels.clamp_min(0)[..., None]).squeeze(-1)  # (B, T)
-diluted = per_token[kept].sum() / labels.numel()  # the wrong denominator: every position
+per_token = -probs.log().gather(-1, labels.clamp_min(0)[..., None])[..., 0]  # (B, T)
+diluted = per_token[kept].sum() / labels.numel()  # wrong denominator: every position
 kept_share = kept.sum().item() / labels.numel()  # |K| / (B T)
 check("ce_dilution_diff", diluted / ce.detach(), kept_share)
 
 all_ignored = torch.full((4, 10), IGNORE_INDEX)
 torch_value = F.cross_entropy(logits.detach().reshape(-1, C), all_ignored.reshape(-1))
 ours_value = losses.token_cross_entropy(logits.detach(), all_ignored)
-print(f"all positions ignored: F.cross_entropy -> {torch_value.item()}, token_cross_entropy -> {ours_value.item()}")
+print(f"all positions ignored: F.cross_entropy -> {torch_value.item()}, "
+      f"token_cross_entropy -> {ours_value.item()}")
+
+# %% tags=["remove-cell"]
 glue("kept_share", kept_share)
 glue("ce_all_ignored_torch", str(torch_value.item()))
 glue("ce_all_ignored_ours", ours_value.item());
@@ -571,13 +607,17 @@ logits.grad = None
 smoothed = losses.token_cross_entropy(logits, labels, label_smoothing=eps)
 smoothed.backward()
 q_tilde = (1 - eps) * onehot + eps / C  # (B, T, C) the smoothed targets
-check("ls_grad_diff", logits.grad, torch.where(kept[..., None], (probs - q_tilde) / kept.sum(), 0.0))
+closed = torch.where(kept[..., None], (probs - q_tilde) / kept.sum(), 0.0)
+check("ls_grad_diff", logits.grad, closed)
 
 at_optimum = q_tilde.log().requires_grad_()  # logits whose softmax is exactly q_tilde
 losses.token_cross_entropy(at_optimum, labels, label_smoothing=eps).backward()
 check("ls_optimum_grad", at_optimum.grad, 0.0)  # the gradient vanishes at p = q_tilde
 gap_star = math.log(1 + C * (1 - eps) / eps)
-check("ls_gap_diff", (at_optimum[0, 0].max() - at_optimum[0, 0].min()).detach(), gap_star)
+gap = (at_optimum[0, 0].max() - at_optimum[0, 0].min()).detach()
+check("ls_gap_diff", gap, gap_star);
+
+# %% tags=["remove-cell"]
 glue("eps", eps)
 glue("gap_star", gap_star);
 
@@ -659,14 +699,17 @@ plt.show()
 source(losses.distillation_loss)
 
 # %%
-student = (2 * torch.randn(4, 10, C, generator=g, dtype=torch.float64)).requires_grad_()  # (B, T, C)
+student = 2 * torch.randn(4, 10, C, generator=g, dtype=torch.float64)  # (B, T, C)
+student.requires_grad_()
 teacher = 2 * torch.randn(4, 10, C, generator=g, dtype=torch.float64)  # (B, T, C)
 kd_mask = torch.rand(4, 10, generator=g) < 0.7  # (B, T) e.g. first sub-tokens only
 n_kd = kd_mask.sum()
 diffs = []
 for temperature in (1.0, 2.0, 4.0, 8.0):
     student.grad = None
-    losses.distillation_loss(student, teacher, temperature=temperature, mask=kd_mask).backward()
+    loss = losses.distillation_loss(student, teacher, temperature=temperature,
+                                    mask=kd_mask)
+    loss.backward()
     q = (student.detach() / temperature).softmax(-1)
     p = (teacher / temperature).softmax(-1)
     closed = torch.where(kd_mask[..., None], temperature * (q - p) / n_kd, 0.0)
@@ -682,9 +725,10 @@ glue("kd_grad_diff", max(diffs));
 
 # %%
 def grad_norm(temperature, scale_back):
-    """|d loss / d student| for distillation_loss, divided by T^2 when scale_back (plain KL)."""
+    """|d loss / d student| of distillation_loss; / T^2 when scale_back (plain KL)."""
     s_leaf = student.detach().clone().requires_grad_()
-    loss = losses.distillation_loss(s_leaf, teacher, temperature=temperature, mask=kd_mask)
+    loss = losses.distillation_loss(s_leaf, teacher, temperature=temperature,
+                                    mask=kd_mask)
     (loss / temperature**2 if scale_back else loss).backward()
     return s_leaf.grad.norm().item()
 
@@ -692,19 +736,29 @@ def grad_norm(temperature, scale_back):
 temps = np.logspace(0, 3, 25)
 with_t2 = np.array([grad_norm(t, scale_back=False) for t in temps])
 plain_kl = np.array([grad_norm(t, scale_back=True) for t in temps])
-centered = lambda x: x - x.mean(-1, keepdim=True)  # noqa: E731  logits minus their class mean
-limit = torch.where(kd_mask[..., None], (centered(student.detach()) - centered(teacher)) / (C * n_kd), 0.0)
+def centered(x):
+    """Logits minus their mean over the classes."""
+    return x - x.mean(-1, keepdim=True)
+
+
+gap_st = centered(student.detach()) - centered(teacher)  # (B, T, C)
+limit = torch.where(kd_mask[..., None], gap_st / (C * n_kd), 0.0)
 limit_norm = limit.norm().item()
 
 slope = np.polyfit(np.log(temps[temps >= 30]), np.log(plain_kl[temps >= 30]), 1)[0]
 rel_err = np.abs(with_t2 / limit_norm - 1)
 assert abs(slope + 2) < 0.01, slope  # plain KL: gradient ~ 1/T^2
-assert rel_err[-1] < 1e-2 and rel_err[-1] < rel_err[len(temps) // 2] / 10  # T^2 * KL tends to the limit
-print(f"plain KL: log-log slope {slope:.3f}; T^2 * KL at T = {temps[-1]:.0f}: {rel_err[-1]:.1e} from the limit")
+# T^2 * KL tends to the limit
+assert rel_err[-1] < 1e-2 and rel_err[-1] < rel_err[len(temps) // 2] / 10
+print(f"plain KL: log-log slope {slope:.3f}; "
+      f"T^2 * KL at T = {temps[-1]:.0f}: {rel_err[-1]:.1e} from the limit")
+
+# %% tags=["remove-cell"]
 glue("kd_slope", float(slope))
 glue("kd_limit_err", float(rel_err[-1]))
-glue("kd_T_max", float(temps[-1]))
+glue("kd_T_max", float(temps[-1]));
 
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(7, 3.8))
 ax.loglog(temps, with_t2, marker="o", ms=3, label="T² · KL (distillation_loss)")
 ax.loglog(temps, plain_kl, marker="o", ms=3, label="KL alone")

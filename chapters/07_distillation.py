@@ -427,21 +427,26 @@ teacher.to(P.device)
 # teacher logits of section 2 and zero student logits at $T = 4$.
 # ```
 #
-# ````{solution} ch-07-ex1
+# ```{solution-start} ch-07-ex1
 # :class: dropdown
+# ```
 # $\mathrm{KL}(p\|q) = \sum_c p_c \log p_c - \sum_c p_c \log q_c$, and only the second
 # sum depends on $s$. With $\log q_c = s_c/T - \log\sum_k e^{s_k/T}$,
 # $\partial(-\sum_c p_c \log q_c)/\partial s_j = -p_j/T + q_j/T$, using $\sum_c p_c = 1$.
 # Multiplying by $T^2$ gives $T(q_j - p_j)$.
-# ```python
-# from rmdlib.losses import distillation_loss
-# s = torch.zeros(1, 1, len(names), requires_grad=True)
-# distillation_loss(s, logits[None, None], temperature=4.0).backward()
-# expected = 4.0 * (torch.softmax(s.detach() / 4, -1) - torch.softmax(logits / 4, -1))
-# print((s.grad - expected).abs().max())   # ~1e-8
-# ```
+
+# %%
+from rmdlib.losses import distillation_loss
+
+s = torch.zeros(1, 1, len(names), requires_grad=True)
+distillation_loss(s, logits[None, None], temperature=4.0).backward()
+expected = 4.0 * (torch.softmax(s.detach() / 4, -1) - torch.softmax(logits / 4, -1))
+print((s.grad - expected).abs().max())  # ~1e-8
+
+# %% [markdown]
 # The largest difference here is {glue:text}`ex1_err:.1e`.
-# ````
+# ```{solution-end}
+# ```
 #
 # ````{exercise}
 # :label: ch-07-ex2
@@ -452,24 +457,32 @@ teacher.to(P.device)
 # about where distillation earns its keep?
 # ````
 #
-# ````{solution} ch-07-ex2
+# ```{solution-start} ch-07-ex2
 # :class: dropdown
-# ```python
-# few = DatasetDict(train=ner["train"].select(range(500)))
-# torch.manual_seed(0)
-# hard_few, _ = finetune_tagger(None, few, tok, STUDENT, TAGGING,
-#                               model=distill.student_from_teacher(teacher, every=EVERY))
-# torch.manual_seed(0)
-# soft_all, _ = finetune_tagger(None, student_data, tok, STUDENT, TAGGING,
-#                               loss_fn=distill.distill_loss_fn(teacher, temperature=2.0, alpha=1.0),
-#                               model=distill.student_from_teacher(teacher, every=EVERY))
-# for m in (hard_few, soft_all):
-#     print(evaluate_tagger(m, tok, ner["test"], TAGGING)["f1"])
 # ```
+# The code below is scaled down to `short.max_steps` steps per student so that the book's
+# build stays fast; use `STUDENT` itself for the real comparison.
+
+# %%
+short = replace(STUDENT, max_steps=P.n(40))  # scaled down for the book's build
+few = DatasetDict(train=ner["train"].select(range(500)))
+torch.manual_seed(0)
+hard_few, _ = finetune_tagger(None, few, tok, short, TAGGING,
+                              model=distill.student_from_teacher(teacher, every=EVERY))
+torch.manual_seed(0)
+soft_all, _ = finetune_tagger(None, student_data, tok, short, TAGGING,
+                              loss_fn=distill.distill_loss_fn(teacher, temperature=2.0,
+                                                              alpha=1.0),
+                              model=distill.student_from_teacher(teacher, every=EVERY))
+for label, m in (("500 labelled sentences", hard_few), ("all, teacher only", soft_all)):
+    print(label, evaluate_tagger(m, tok, ner["test"], TAGGING)["f1"])
+
+# %% [markdown]
 # The student that saw only 500 labelled sentences has far less to learn from than one
 # that imitates the teacher on ten times as much text. This is distillation's strongest
 # use: the teacher turns unlabelled text into training signal.
-# ````
+# ```{solution-end}
+# ```
 #
 # ```{exercise}
 # :label: ch-07-ex3
@@ -478,41 +491,33 @@ teacher.to(P.device)
 # one batch twice in train mode and compare the two distributions at $T = 2$.
 # ```
 #
-# ````{solution} ch-07-ex3
+# ```{solution-start} ch-07-ex3
 # :class: dropdown
+# ```
 # With dropout on, every forward pass samples a different sub-network, so the targets
 # change from step to step: noise the student must chase, and not the teacher's
 # function. `distill_loss_fn` calls `teacher.eval()` before every forward for this reason.
-# ```python
-# batch = tokens.Collator(tok, keep=())(list(windows(ner["test"].select(range(16)), tok)))
-# inputs = {k: batch[k].to(P.device) for k in ("input_ids", "attention_mask")}
-# teacher.train()
-# with torch.no_grad():
-#     a, b = (torch.softmax(teacher(**inputs).logits / 2, -1) for _ in range(2))
-# teacher.eval()
-# keep = batch["labels"].to(P.device) != IGNORE_INDEX
-# print((a - b).abs().sum(-1)[keep].mean())   # mean L1 distance between the two target distributions
-# ```
-# Here the mean L1 distance between the two draws is {glue:text}`ex3_l1:.3f` (it is 0 in
-# eval mode).
-# ````
 
-# %% tags=["remove-cell"]
-# Numbers quoted in the solutions, computed rather than typed.
-from rmdlib.losses import distillation_loss
-
-s = torch.zeros(1, 1, len(names), requires_grad=True)
-distillation_loss(s, logits[None, None], temperature=4.0).backward()
-expected = 4.0 * (torch.softmax(s.detach() / 4, -1) - torch.softmax(logits / 4, -1))
-glue("ex1_err", float((s.grad - expected).abs().max()))
+# %%
 batch = tokens.Collator(tok, keep=())(list(windows(ner["test"].select(range(16)), tok)))
 inputs = {k: batch[k].to(P.device) for k in ("input_ids", "attention_mask")}
-torch.manual_seed(P.seed)
+torch.manual_seed(P.seed)  # dropout draws from the global random state
 teacher.train()
 with torch.no_grad():
     a, b = (torch.softmax(teacher(**inputs).logits / 2, -1) for _ in range(2))
 teacher.eval()
 keep = batch["labels"].to(P.device) != IGNORE_INDEX
+print((a - b).abs().sum(-1)[keep].mean())  # mean L1 distance between the two draws
+
+# %% [markdown]
+# Here the mean L1 distance between the two draws is {glue:text}`ex3_l1:.3f` (it is 0 in
+# eval mode).
+# ```{solution-end}
+# ```
+
+# %% tags=["remove-cell"]
+# Numbers quoted in the solutions, computed rather than typed.
+glue("ex1_err", float((s.grad - expected).abs().max()))
 glue("ex3_l1", float((a - b).abs().sum(-1)[keep].mean()));
 
 # %% [markdown]

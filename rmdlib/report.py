@@ -27,11 +27,14 @@ def glue(name: str, value, *, display: bool = False, markdown: bool = False):
     ``markdown=True`` stores a string as Markdown, for ``{glue:md}`` in the prose.
 
     Outside a book build (Colab, plain Jupyter) myst-nb may be absent: then the
-    value is only returned, so chapters run anywhere without edits.
+    value is shown as ``name = value`` in the cell's output (Markdown is rendered),
+    because the Colab edition's text names glued values instead of inserting them
+    (``tools/colab_edition.py``). Chapters run anywhere without edits.
     """
     try:
         from myst_nb import glue as _glue
     except ImportError:
+        _show(name, value, markdown=markdown)
         return value
     if markdown:
         from IPython.display import Markdown
@@ -40,6 +43,21 @@ def glue(name: str, value, *, display: bool = False, markdown: bool = False):
         return value
     _glue(name, value, display=display)
     return value
+
+
+def _show(name: str, value, *, markdown: bool = False) -> None:
+    """Print a glued value as ``name = value`` (floats to 4 significant digits; Markdown rendered)."""
+    if getattr(value, "ndim", None) == 0:  # a 0-d numpy array or tensor
+        value = value.item()
+    if isinstance(value, float):
+        print(f"{name} = {value:.4g}")
+    elif isinstance(value, (str, int)) and not markdown:
+        print(f"{name} = {value}")
+    else:
+        from IPython.display import Markdown, display
+
+        print(f"{name} =")
+        display(Markdown(value) if markdown else value)
 
 
 def hardware(device: torch.device | None = None) -> str:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import builtins
 
+import pytest
 import torch
 
 from rmdlib.profile import setup
 from rmdlib.report import glue, hardware, run_card
 
 
-def test_glue_returns_the_value_without_myst_nb(monkeypatch):
+@pytest.fixture
+def without_myst_nb(monkeypatch):
+    """Import myst_nb fails, as in Colab."""
     real_import = builtins.__import__
 
     def no_myst(name, *args, **kwargs):
@@ -19,7 +22,23 @@ def test_glue_returns_the_value_without_myst_nb(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_myst)
+
+
+def test_glue_returns_the_value_without_myst_nb(without_myst_nb):
     assert glue("x", 0.25) == 0.25
+
+
+def test_glue_prints_name_and_value_outside_the_book(without_myst_nb, capsys):
+    """The Colab edition's text names glued values; the cell that glues them prints them."""
+    import numpy as np
+
+    glue("gap_star", 2.484906649788)
+    glue("n_words", 1234)
+    glue("naive", "inf")
+    glue("share", np.float64(0.8125))
+    glue("diff", torch.tensor(4.44e-16, dtype=torch.float64))
+    assert capsys.readouterr().out.splitlines() == [
+        "gap_star = 2.485", "n_words = 1234", "naive = inf", "share = 0.8125", "diff = 4.44e-16"]
 
 
 def test_run_card_states_profile_seed_and_hardware():

@@ -4,9 +4,13 @@
    into every chapter's Colab install cell (the ``REPO = "..."`` line).
 2. Re-pairs every ``chapters/NN_name.py`` (Jupytext percent format, the
    reviewed source) with ``chapters/NN_name.ipynb``, without outputs.
+3. Writes the Colab edition, ``colab/NN_name.ipynb``: the same chapter in plain
+   Markdown that Colab and GitHub render (rules in ``tools/colab_edition.py``).
+   The book's launch buttons open these notebooks.
 
 ``python tools/sync.py --check`` changes nothing and exits 1 listing every
-chapter that is out of sync; ``tests/test_book.py`` runs the same checks.
+chapter or Colab notebook that is out of sync; ``tests/test_book.py`` runs the
+same checks.
 """
 
 from __future__ import annotations
@@ -19,8 +23,12 @@ import jupytext
 import nbformat
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import colab_edition  # noqa: E402  (tools/ is not a package)
+
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
+COLAB = ROOT / "colab"
 REPO_LINE = re.compile(r'^(\s*REPO = )"[^"]*"', re.MULTILINE)
 
 
@@ -28,6 +36,25 @@ def repository_url() -> str:
     """The course repository URL, read from ``_config.yml``."""
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     return config["repository"]["url"]
+
+
+def site_url() -> str:
+    """Where the book is published (GitHub Pages), derived from ``repository.url``."""
+    return colab_edition.site_url(repository_url())
+
+
+def book_links() -> colab_edition.Links:
+    """The published book's address, glossary anchors and citation labels, for the Colab edition."""
+    return colab_edition.Links(
+        site=site_url(),
+        glossary=colab_edition.glossary_anchors((ROOT / "book" / "glossary.md").read_text(encoding="utf-8")),
+        citations=colab_edition.citation_names((ROOT / "book" / "references.bib").read_text(encoding="utf-8")),
+    )
+
+
+def colab_text(py: Path, links: colab_edition.Links) -> str:
+    """The Colab edition of chapter ``py``, as the exact text of ``colab/NN_name.ipynb``."""
+    return colab_edition.notebook_text(colab_edition.colab_notebook(paired_notebook(py), links, py.stem))
 
 
 def with_repo_url(source: str, url: str) -> str:
@@ -69,6 +96,22 @@ def problems() -> list[str]:
     for ipynb in sorted(CHAPTERS.glob("*.ipynb")):
         if not ipynb.with_suffix(".py").exists():
             found.append(f"{ipynb.name}: no paired .py source")
+    return found + colab_problems()
+
+
+def colab_problems() -> list[str]:
+    """Every Colab notebook that is missing, stale, or has no chapter (empty when all is well)."""
+    found, links = [], book_links()
+    chapters = sorted(CHAPTERS.glob("[0-9][0-9]_*.py"))
+    for py in chapters:
+        target = COLAB / f"{py.stem}.ipynb"
+        if not target.exists():
+            found.append(f"colab/{target.name}: missing (run `make sync`)")
+        elif target.read_text(encoding="utf-8") != colab_text(py, links):
+            found.append(f"colab/{target.name}: differs from chapters/{py.name} (run `make sync`)")
+    for ipynb in sorted(COLAB.glob("*.ipynb")):
+        if not (CHAPTERS / f"{ipynb.stem}.py").exists():
+            found.append(f"colab/{ipynb.name}: no chapter chapters/{ipynb.stem}.py")
     return found
 
 
@@ -86,12 +129,24 @@ def sync() -> None:
                 if "id" in prev and new.cell_type == prev.cell_type:
                     new["id"] = prev["id"]
         jupytext.write(nb, ipynb, fmt="ipynb")
+    write_colab()
+
+
+def write_colab() -> None:
+    """Write ``colab/NN_name.ipynb`` for every chapter; remove those whose chapter is gone."""
+    COLAB.mkdir(exist_ok=True)
+    links = book_links()
+    for py in sorted(CHAPTERS.glob("[0-9][0-9]_*.py")):
+        (COLAB / f"{py.stem}.ipynb").write_text(colab_text(py, links), encoding="utf-8")
+    for ipynb in COLAB.glob("*.ipynb"):
+        if not (CHAPTERS / f"{ipynb.stem}.py").exists():
+            ipynb.unlink()
 
 
 if __name__ == "__main__":
     if "--check" in sys.argv[1:]:
         issues = problems()
-        print("\n".join(issues) or "chapters in sync")
+        print("\n".join(issues) or "chapters and Colab edition in sync")
         sys.exit(1 if issues else 0)
     sync()
-    print("chapters synced")
+    print("chapters and Colab edition synced")
