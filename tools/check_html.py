@@ -16,7 +16,8 @@ laptop's width (1280 x 800) with every network request blocked, and must show:
 * no JavaScript error and no request that left the disk;
 * launch buttons that open the Colab edition (``tools/book_site.py: colab_url``).
 
-A screenshot of each page's first screen goes to ``_build/screenshots/``.
+A screenshot of each page's first screen (and of its first figure) goes to
+``_build/screenshots/``.
 Chromium is driven through the DevTools protocol over a pipe
 (``--remote-debugging-pipe``), so the check needs nothing beyond the standard library.
 """
@@ -248,6 +249,12 @@ def open_page(browser: Chromium, path: Path, screenshot: Path | None) -> tuple[d
             png = browser.send("Page.captureScreenshot", {"format": "png"}, session)["data"]
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             screenshot.write_bytes(base64.b64decode(png))
+            # and the first figure, centred on the screen, to see that figures show
+            first_figure = "(() => { const i = document.querySelector('article .cell_output img');" \
+                " if (!i) return false; i.scrollIntoView({block: 'center'}); return true; })()"
+            if browser.evaluate(session, first_figure):
+                png = browser.send("Page.captureScreenshot", {"format": "png"}, session)["data"]
+                screenshot.with_name(screenshot.stem + "__figure1.png").write_bytes(base64.b64decode(png))
         events = [e for e in browser.events if e.get("sessionId") == session]
         browser.events = [e for e in browser.events if e.get("sessionId") != session]
         return shown, events
