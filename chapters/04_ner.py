@@ -613,7 +613,7 @@ worst_type = per_type["fine-tuned tagger"].idxmin()
 glue("best_type", best_type)
 glue("worst_type", worst_type)
 glue("best_type_f1", float(per_type.loc[best_type, "fine-tuned tagger"]))
-glue("worst_type_f1", float(per_type.loc[worst_type, "fine-tuned tagger"]))
+glue("worst_type_f1", float(per_type.loc[worst_type, "fine-tuned tagger"]));
 
 # %% tags=["hide-input"]
 fig, (ax_bar, ax_cm) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [1, 1.1]})
@@ -857,7 +857,7 @@ from dataclasses import replace
 from rmdlib.tagging import train_loader
 from rmdlib.train import fit
 
-short = replace(FINETUNE, max_steps=P.n(60))  # scaled down for the book's build
+short = replace(FINETUNE, max_steps=P.n(30))  # scaled down for the book's build
 train_only = DatasetDict(train=ner["train"])  # no validation: last weights kept
 torch.manual_seed(P.seed)
 model_first, _ = finetune_tagger(encoder, train_only, tok, short, TAGGING)
