@@ -20,6 +20,7 @@ from typing import NamedTuple, Sequence
 
 from rmdlib import _synth_words as W
 from rmdlib._synth_lang import Example, derive_language, vocab_overlap
+from rmdlib.conll import SbdDoc  # the SBD example format; its home is the reader of real treebanks
 
 __all__ = ["LABELS", "ENTITY_TYPES", "SPLITS", "WorldConfig", "SbdDoc", "ner_splits",
            "sbd_splits", "corpus", "derive_language", "vocab_overlap"]
@@ -56,13 +57,6 @@ class WorldConfig:
                 raise ValueError(f"WorldConfig.{f.name} must lie in [{low:g}, {high:g}], got {value}")
         if self.doc_sentences[0] > self.doc_sentences[1]:
             raise ValueError(f"WorldConfig.doc_sentences must have low <= high, got {self.doc_sentences}")
-
-
-class SbdDoc(NamedTuple):
-    """Running text and the end of each sentence. Used in chapter 5."""
-
-    text: str  # original whitespace kept; only whitespace lies between sentences
-    sentence_ends: tuple[int, ...]  # one past the last non-space character of each sentence
 
 
 def _plural(noun: str) -> str:
