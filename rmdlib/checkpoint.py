@@ -38,15 +38,27 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 from torch.utils.data import RandomSampler
 
-__all__ = ["SeededBatches", "latest_checkpoint", "load_weights", "read_state", "rng_state", "save_checkpoint",
+__all__ = ["SeededBatches", "TrainConfigError", "latest_checkpoint", "load_weights", "read_state", "rng_state", "save_checkpoint",
            "seed_loader", "set_rng_state"]
+
+class TrainConfigError(ValueError):
+    """A training configuration, loader or checkpoint that cannot work, and why (``rmdlib.train`` re-exports it).
+
+    Its home is here, below ``rmdlib.train``: the batch stream that ``fit`` reads
+    raises it too, and this module must not import the loop that imports it.
+    """
+
 
 _STATE, _WEIGHTS, _BEST = "trainer_state.pt", "model.safetensors", "best.safetensors"
 
 
 def save_checkpoint(root: str | Path, step: int, model: nn.Module, state: dict[str, Any], *,
-                    best: dict[str, torch.Tensor] | None = None) -> Path:
-    """Write ``root/step-NNNNNNN`` and delete every older checkpoint; return the new directory.
+                    best: dict[str, torch.Tensor] | None = None, replaces: str | Path | None = None) -> Path:
+    """Write ``root/step-NNNNNNN``, then delete ``replaces`` (this run's previous checkpoint); return the new directory.
+
+    Nothing else under ``root`` is touched: another run's checkpoints or a
+    user's ``step-notes/`` folder stay.  ``fit`` passes the checkpoint it wrote
+    (or resumed from) last.
 
     Guarantees: the directory appears whole or not at all (it is written as
     ``.tmp-step-NNNNNNN`` and renamed, so a crash mid-write leaves nothing that
@@ -65,9 +77,8 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, state: dict[s
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)  # atomic on one file system
-    for old in root.glob("step-*"):
-        if old != final:
-            shutil.rmtree(old)
+    if replaces is not None and Path(replaces) != final and (Path(replaces) / _STATE).is_file():
+        shutil.rmtree(replaces)  # a folder that holds our state file: a checkpoint, never a user's folder
     return final
 
 
@@ -155,8 +166,6 @@ class SeededBatches:
             batch = next(self._it)
         except StopIteration:
             if self.consumed == 0:
-                from rmdlib.train import TrainConfigError  # here: rmdlib.train imports this module
-
                 raise TrainConfigError("train_loader yielded no batches (a one-shot iterator cannot be "
                                        "read twice: pass a DataLoader or a list)") from None
             self.epoch, self.consumed = self.epoch + 1, 0

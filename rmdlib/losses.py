@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rmdlib.batch import IGNORE_INDEX  # one home (rmdlib.batch); kept importable from here, where chapter 2 derives it
+
 __all__ = [
     "IGNORE_INDEX",
     "RTDLoss",
@@ -31,8 +33,6 @@ __all__ = [
     "rtd_loss",
     "token_cross_entropy",
 ]
-
-IGNORE_INDEX = -100  # label of positions that carry no loss; PyTorch's and HF's default
 
 
 class RTDLoss(NamedTuple):

@@ -28,17 +28,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 from transformers import AutoModel, AutoModelForTokenClassification, ElectraConfig, ElectraModel, PreTrainedModel
 
+from rmdlib.batch import model_inputs
 from rmdlib.losses import token_cross_entropy
 
-__all__ = ["build_encoder", "build_tagger", "load_tagger", "mean_pairwise_cosine", "predict_logits", "tagging_loss_fn"]
-
-_INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")  # what the encoder reads from a batch
+__all__ = ["build_encoder", "build_tagger", "electra_config", "load_tagger", "mean_pairwise_cosine", "predict_logits", "tagging_loss_fn"]
 
 
 def build_encoder(name_or_path: str | Path | None = None, *, vocab_size: int | None = None, hidden: int = 128,
@@ -59,14 +57,27 @@ def build_encoder(name_or_path: str | Path | None = None, *, vocab_size: int | N
         return AutoModel.from_pretrained(name_or_path, revision=revision, trust_remote_code=trust_remote_code)
     if vocab_size is None:
         raise ValueError("build_encoder: give a name_or_path or a vocab_size for a fresh encoder")
+    return ElectraModel(electra_config(vocab_size, hidden=hidden, layers=layers, heads=heads,
+                                       intermediate=intermediate, embedding_size=embedding_size,
+                                       max_position=max_position, pad_token_id=pad_token_id, dropout=dropout))
+
+
+def electra_config(vocab_size: int, *, hidden: int = 128, layers: int = 4, heads: int = 4,
+                   intermediate: int | None = None, embedding_size: int | None = None, max_position: int = 512,
+                   pad_token_id: int = 0, dropout: float = 0.1, init_std: float = 0.02) -> ElectraConfig:
+    """The ``ElectraConfig`` of every fresh encoder in the library (taggers, RTD pairs, MLM baselines).
+
+    intermediate defaults to 4 * hidden, embedding_size to hidden; ``dropout`` is
+    both the hidden and the attention dropout; ``init_std`` the N(0, std) init
+    (BERT's 0.02).  The defaults are ``ElectraConfig``'s own where it has them.
+    """
     if hidden % heads:
-        raise ValueError(f"build_encoder: hidden size {hidden} is not divisible by {heads} attention heads")
-    config = ElectraConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
-                           num_attention_heads=heads, intermediate_size=intermediate or 4 * hidden,
-                           embedding_size=embedding_size or hidden, max_position_embeddings=max_position,
-                           pad_token_id=pad_token_id, hidden_dropout_prob=dropout,
-                           attention_probs_dropout_prob=dropout)
-    return ElectraModel(config)
+        raise ValueError(f"hidden size {hidden} is not divisible by {heads} attention heads")
+    return ElectraConfig(
+        vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+        intermediate_size=intermediate or 4 * hidden, embedding_size=embedding_size or hidden,
+        max_position_embeddings=max_position, pad_token_id=pad_token_id, hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout, initializer_range=init_std)
 
 
 def build_tagger(encoder_or_path: PreTrainedModel | str | Path, labels: Sequence[str], *, dropout: float = 0.1,
@@ -114,7 +125,7 @@ def tagging_loss_fn(*, label_smoothing: float = 0.0) -> Callable[[nn.Module, dic
     eps if given), never the model's own.  Used in chapters 4, 5 and 6.
     """
     def loss_fn(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
-        logits = model(**_model_inputs(batch)).logits  # (B, T, C)
+        logits = model(**model_inputs(batch)).logits  # (B, T, C)
         return token_cross_entropy(logits, batch["labels"], label_smoothing=label_smoothing)
 
     return loss_fn
@@ -131,16 +142,9 @@ def predict_logits(model: nn.Module, loader: Iterable[dict[str, Tensor]]) -> lis
     model.eval()
     try:
         with torch.no_grad():
-            return [model(**_model_inputs(batch, device)).logits.float().cpu() for batch in loader]
+            return [model(**model_inputs(batch, device)).logits.float().cpu() for batch in loader]
     finally:
         model.train(was_training)
-
-
-def _model_inputs(batch: dict[str, Any], device: torch.device | None = None) -> dict[str, Tensor]:
-    """The encoder's inputs from a batch (labels, word_ids, example_id stay out), on ``device``."""
-    if "input_ids" not in batch:
-        raise ValueError(f"a tagging batch needs input_ids; it has {sorted(batch)}")
-    return {k: batch[k] if device is None else batch[k].to(device) for k in _INPUT_KEYS if k in batch}
 
 
 def _check_labels(labels: Sequence[str]) -> list[str]:

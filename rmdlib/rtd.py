@@ -18,23 +18,24 @@ Used in chapters 1 and 3.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
-from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
+from transformers import ElectraForMaskedLM, ElectraForPreTraining
 
-from rmdlib.losses import IGNORE_INDEX, RTDLoss, mlm_loss, rtd_loss
+from rmdlib.batch import IGNORE_INDEX, LossFn, model_inputs
+from rmdlib.losses import RTDLoss, mlm_loss, rtd_loss
+from rmdlib.models import electra_config
 
 __all__ = ["BERT_MASKING", "ELECTRA_MASKING", "Corruption", "ElectraPair", "MaskedBatch", "MaskingRates",
            "RTDOutput", "build_mlm", "build_pair", "gumbel_sample", "make_mlm_loss_fn", "make_rtd_loss_fn",
            "mask_tokens", "replace_tokens", "rtd_step"]
 
 Batch = Mapping[str, Tensor]
-LossFn = Callable[[nn.Module, Batch], tuple[Tensor, dict[str, float]]]
 
 
 @dataclass(frozen=True)
@@ -184,18 +185,6 @@ class ElectraPair(nn.Module):
         self.discriminator.save_pretrained(path)
 
 
-def _config(vocab_size: int, hidden: int, layers: int, heads: int, intermediate: int | None,
-            embedding_size: int | None, max_position: int, pad_token_id: int, dropout: float,
-            init_std: float) -> ElectraConfig:
-    if hidden % heads:
-        raise ValueError(f"hidden size {hidden} is not divisible by {heads} attention heads")
-    return ElectraConfig(
-        vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-        intermediate_size=intermediate or 4 * hidden, embedding_size=embedding_size or hidden,
-        max_position_embeddings=max_position, pad_token_id=pad_token_id, hidden_dropout_prob=dropout,
-        attention_probs_dropout_prob=dropout, initializer_range=init_std)
-
-
 def build_pair(vocab_size: int, *, hidden: int = 128, layers: int = 4, heads: int = 4,
                intermediate: int | None = None, gen_scale: float = 0.25, embedding_size: int | None = None,
                max_position: int = 512, pad_token_id: int = 0, dropout: float = 0.1,
@@ -213,12 +202,13 @@ def build_pair(vocab_size: int, *, hidden: int = 128, layers: int = 4, heads: in
     with about 0.1.  Used in chapter 3.
     """
     common = dict(embedding_size=embedding_size or hidden, max_position=max_position,
-                  pad_token_id=pad_token_id, dropout=dropout, init_std=init_std)
+                  pad_token_id=pad_token_id, dropout=dropout, init_std=init_std, layers=layers)
     intermediate = intermediate or 4 * hidden
-    disc = ElectraForPreTraining(_config(vocab_size, hidden, layers, heads, intermediate, **common))
-    gen = ElectraForMaskedLM(_config(vocab_size, max(1, round(hidden * gen_scale)), layers,
-                                     max(1, round(heads * gen_scale)), max(1, round(intermediate * gen_scale)),
-                                     **common))
+    disc = ElectraForPreTraining(electra_config(vocab_size, hidden=hidden, heads=heads, intermediate=intermediate,
+                                                **common))
+    gen = ElectraForMaskedLM(electra_config(vocab_size, hidden=max(1, round(hidden * gen_scale)),
+                                            heads=max(1, round(heads * gen_scale)),
+                                            intermediate=max(1, round(intermediate * gen_scale)), **common))
     return ElectraPair(gen, disc)
 
 
@@ -229,8 +219,10 @@ def build_mlm(vocab_size: int, *, hidden: int = 128, layers: int = 4, heads: int
 
     The reference's BERT baseline is likewise a full-size generator (run:87-93).  Used in chapter 3.
     """
-    return ElectraForMaskedLM(_config(vocab_size, hidden, layers, heads, intermediate, embedding_size,
-                                      max_position, pad_token_id, dropout, init_std))
+    return ElectraForMaskedLM(electra_config(vocab_size, hidden=hidden, layers=layers, heads=heads,
+                                             intermediate=intermediate, embedding_size=embedding_size,
+                                             max_position=max_position, pad_token_id=pad_token_id, dropout=dropout,
+                                             init_std=init_std))
 
 
 class RTDOutput(NamedTuple):
@@ -258,11 +250,6 @@ def _mask_batch(batch: Batch, special_ids: Sequence[int], mask_token_id: int, ma
                        generator=generator, **asdict(masking))
 
 
-def _model_inputs(batch: Batch, input_ids: Tensor) -> dict[str, Tensor]:
-    extra = {"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}
-    return {"input_ids": input_ids, "attention_mask": batch["attention_mask"], **extra}
-
-
 def rtd_step(pair: ElectraPair, batch: Batch, *, mask_token_id: int, special_ids: Sequence[int],
              disc_weight: float = 50.0, masking: MaskingRates = ELECTRA_MASKING,
              generator: torch.Generator) -> RTDOutput:
@@ -272,11 +259,11 @@ def rtd_step(pair: ElectraPair, batch: Batch, *, mask_token_id: int, special_ids
     """
     ids = batch["input_ids"]
     masked = _mask_batch(batch, special_ids, mask_token_id, masking, pair.generator.config.vocab_size, generator)
-    gen_logits = pair.generator(**_model_inputs(batch, masked.masked_ids)).logits  # (B, T, V)
+    gen_logits = pair.generator(**model_inputs(batch, input_ids=masked.masked_ids)).logits  # (B, T, V)
     sampled = ids.clone()
     sampled[masked.selected] = gumbel_sample(gen_logits[masked.selected], generator=generator)  # (S,)
     corrupted, disc_labels = replace_tokens(ids, masked, sampled)
-    disc_logits = pair.discriminator(**_model_inputs(batch, corrupted)).logits  # (B, T)
+    disc_logits = pair.discriminator(**model_inputs(batch, input_ids=corrupted)).logits  # (B, T)
     loss = rtd_loss(gen_logits, masked.mlm_labels, disc_logits, disc_labels, batch["attention_mask"],
                     disc_weight=disc_weight)
     return RTDOutput(loss, masked, corrupted, disc_labels, gen_logits, disc_logits)
@@ -322,7 +309,7 @@ def make_mlm_loss_fn(*, mask_token_id: int, special_ids: Sequence[int], masking:
     logs: loss, gen_acc (picked tokens), tokens (non-pad count).  Used in chapter 3."""
     def loss_fn(model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
         masked = _mask_batch(batch, special_ids, mask_token_id, masking, model.config.vocab_size, generator)
-        logits = model(**_model_inputs(batch, masked.masked_ids)).logits  # (B, T, V)
+        logits = model(**model_inputs(batch, input_ids=masked.masked_ids)).logits  # (B, T, V)
         loss = mlm_loss(logits, masked.mlm_labels)
         acc = _ratio(((logits.argmax(-1) == masked.mlm_labels) & masked.selected).sum(), masked.selected.sum())
         return loss, {"loss": loss.item(), "gen_acc": acc.item(), "tokens": float(batch["attention_mask"].sum())}

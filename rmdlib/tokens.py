@@ -19,7 +19,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from torch.utils.data import Sampler
 from transformers import DataCollatorForTokenClassification, PreTrainedTokenizerFast
 
-from rmdlib.losses import IGNORE_INDEX
+from rmdlib.batch import IGNORE_INDEX
 
 __all__ = [
     "SPECIAL_TOKENS", "Collator", "LengthGroupedBatchSampler", "TokensError", "align_labels",

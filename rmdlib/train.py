@@ -28,18 +28,14 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from rmdlib.checkpoint import (SeededBatches, latest_checkpoint, load_weights, read_state, rng_state,
-                               save_checkpoint, set_rng_state)
+from rmdlib.batch import LossFn
+from rmdlib.checkpoint import (SeededBatches, TrainConfigError, latest_checkpoint, load_weights, read_state,
+                               rng_state, save_checkpoint, set_rng_state)
 
-__all__ = ["History", "TrainConfig", "TrainConfigError", "build_optimizer", "build_scheduler",
+__all__ = ["History", "LossFn", "TrainConfig", "TrainConfigError", "build_optimizer", "build_scheduler",
            "evaluate", "fit", "lr_factor", "param_groups", "progress_enabled"]
 
-LossFn = Callable[[nn.Module, Any], "torch.Tensor | tuple[torch.Tensor, dict[str, float]]"]
 _RESUMABLE_DIFFS = {"progress", "log_every", "checkpoint_dir", "checkpoint_every"}  # may change on resume
-
-
-class TrainConfigError(ValueError):
-    """A training configuration, loader or checkpoint that cannot work, and why."""
 
 
 @dataclass(frozen=True)
@@ -305,6 +301,7 @@ class _Run:
     epoch: int = 0
     consumed: int = 0  # batches of the current epoch already used
     best_state: dict[str, torch.Tensor] | None = None  # CPU copy of the best evaluated state_dict
+    checkpoint: Any = None  # the last checkpoint this run wrote or resumed from: the one a new one replaces
 
 
 class _Meter:
@@ -389,7 +386,8 @@ def _save(run: _Run, cfg: TrainConfig, model: nn.Module, optimizer: Any, schedul
              "history": asdict(run.history), "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
              "rng": rng_state(getattr(loss_fn, "generator", None))}
-    save_checkpoint(cfg.checkpoint_dir, run.step, model, state, best=run.best_state)
+    run.checkpoint = save_checkpoint(cfg.checkpoint_dir, run.step, model, state, best=run.best_state,
+                                     replaces=run.checkpoint)
 
 
 def _resume(run: _Run, cfg: TrainConfig, model: nn.Module, optimizer: Any, scheduler: Any,
@@ -401,6 +399,7 @@ def _resume(run: _Run, cfg: TrainConfig, model: nn.Module, optimizer: Any, sched
     if path is None:
         return None  # nothing saved yet: start from scratch
     state = read_state(path)
+    run.checkpoint = path  # the resumed run continues this one: its next checkpoint replaces it
     diffs = {k for k, v in asdict(cfg).items() if state["config"].get(k) != v} - _RESUMABLE_DIFFS
     if diffs:
         raise TrainConfigError(f"{path}: saved with different {sorted(diffs)}; use a new checkpoint_dir")
