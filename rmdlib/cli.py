@@ -3,7 +3,7 @@
     rmd pretrain --data synthetic --output runs/disc
     rmd finetune ner --data synthetic --encoder runs/disc --output runs/ner   (--encoder tiny: from scratch)
     rmd evaluate runs/ner --split test --output runs/ner/test.json
-    torchrun --nproc_per_node 4 -m rmdlib.cli finetune ner ...   (or: accelerate launch --multi_gpu -m rmdlib.cli)
+    torchrun --nproc_per_node 4 -m rmdlib.cli finetune ner ...   (or, with the bench extra: accelerate launch --multi_gpu -m rmdlib.cli)
 
 Training flags are generated from ``rmdlib.train.TrainConfig`` (help = each
 field's *why* comment); this is the only module that parses a command line.
@@ -15,7 +15,7 @@ same seed and data.  Under torchrun / accelerate that path runs data-parallel
 batch of the one length-grouped order (``--batch-size`` is per process), and
 checkpoints into ``checkpoints/rank-R``, its RNG states being its own.  Evaluation splits the *examples* across ranks and gathers
 the predictions by example id, so every rank scores the whole split exactly as
-one process would.  Only rank 0 writes files and prints.  Used in chapters 3 to 5.
+one process would.  Only rank 0 writes files and prints.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ def iob1_to_iob2(tags: Sequence[str]) -> list[str]:
     In IOB1 (Ramshaw & Marcus 1995; the original CoNLL-2003 files) ``B-X`` only
     separates two adjacent entities of the same type; in IOB2 every entity
     starts with ``B-X``. An ``I-X`` starts an entity when the previous tag is
-    ``O`` or has another type. Used in chapter 4.
+    ``O`` or has another type.
     """
     out, prev = [], "O"
     for tag in tags:
@@ -286,7 +286,7 @@ def write_conll(path: str | Path, sentences: Iterable[Sentence],
 
     A new ``doc_id`` opens a document with ``layout.docstart``; sentences from
     several documents with no docstart line to write are an error (the
-    boundaries would be lost). Used in chapter 4.
+    boundaries would be lost).
     """
     out: list[str] = []
     prev_doc = None

@@ -22,7 +22,7 @@ every label id by one unnoticed.
   must be split names too (``{"train.conll": ...}`` is an error, not a split);
 * a :class:`DatasetSpec` (e.g. one pointing at a local folder of Parquet files).
 
-Split names become ``train``, ``validation`` and ``test``. Used in chapters 3, 4, 5 and 9.
+Split names become ``train``, ``validation`` and ``test``. Used in chapters 3, 4, 6 and 7.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ _PREFIX = re.compile(r"([a-z]{2,3}(?:-[a-z]+)*:)\S")  # WikiANN's "en:", "zh-yue
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """One dataset at one pinned revision, with what loading it must give. Used in chapters 3-5 and 9."""
+    """One dataset at one pinned revision, with what loading it must give."""
 
     name: str  # registry key, e.g. "conll2003"
     path: str  # Hub id, or a local folder of parquet/json files (what load_dataset takes)
@@ -271,7 +271,7 @@ def load_ner(source: str | Path | Mapping[str, str | Path] | DatasetSpec = "synt
     or O then B-/I- per type alphabetically); ``scheme`` and ``token_prefix``
     (``"auto"`` detects WikiANN's ``en:``) go to :func:`rmdlib.conll.read_conll`;
     ``doc_ids`` adds each sentence's ``-DOCSTART-`` document (local files only).
-    Used in chapters 4, 6, 7 and 9.
+    Used in chapters 3, 4, 6 and 7.
     """
     if synth_kwargs and source != "synthetic":
         raise TypeError(f"keyword arguments {sorted(synth_kwargs)} only apply to source='synthetic'")

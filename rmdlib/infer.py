@@ -17,7 +17,7 @@ Both tasks run the same pipeline, and nothing is lost on the way:
 A word that yields no sub-token (a control or zero-width character the
 normalizer deletes) cannot be seen by the model; it gets the label ``O``
 (class 0 for SBD) instead of failing.  Shapes: W windows, T tokens, C classes.
-Used in chapters 4 and 5.
+Used in chapters 4, 5 and 7.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def predict_tags(model: nn.Module, tokenizer: Any, words_batch: Words, *, max_le
     words_batch: lists (N_i,) of words -> lists (N_i,) of tags.  Windows of at most
     ``max_length`` sub-tokens overlapping by ``stride`` (default limit: the smaller of
     the tokenizer's and the model's), ``batch_size`` windows per forward pass.
-    Used in chapters 4 and 5.
+    Used in chapters 4 and 7.
     """
     if isinstance(words_batch, str) or any(isinstance(words, str) for words in words_batch):
         raise InferError("predict_tags takes a batch of word lists, e.g. [['John', 'lives']], not strings")

@@ -20,7 +20,7 @@ calls the model without labels and applies ``rmdlib.losses.token_cross_entropy``
 the loss chapter 2 derives.  Checkpoints are safetensors only (the one format
 ``save_pretrained`` writes in transformers 5; ``load_tagger`` refuses pickles).
 
-Shapes: B batch, T tokens, D hidden, C classes.  Used in chapters 4, 5 and 8.
+Shapes: B batch, T tokens, D hidden, C classes.  Used in chapters 3, 4, 5, 6 and 7.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def build_encoder(name_or_path: str | Path | None = None, *, vocab_size: int | N
     remote code runs only if you pass ``trust_remote_code=True``.  Without it:
     a fresh ``ElectraModel`` of the given size (intermediate defaults to
     4 * hidden, embedding_size to hidden), initialised from the global torch RNG.
-    Used in chapters 4, 5 and 8.
+    Used in chapters 4, 6 and 7.
     """
     if name_or_path is not None:
         return AutoModel.from_pretrained(name_or_path, revision=revision, trust_remote_code=trust_remote_code)
@@ -88,7 +88,7 @@ def build_tagger(encoder_or_path: PreTrainedModel | str | Path, labels: Sequence
     the encoder, e.g. an ``ElectraForPreTraining`` discriminator) or a name /
     directory for ``build_encoder``.  The encoder's weights are copied exactly;
     the head is newly initialised; ``labels[i]`` is class i.
-    Returns (B, T) ids -> ``.logits`` (B, T, C).  Used in chapters 4, 5 and 8.
+    Returns (B, T) ids -> ``.logits`` (B, T, C).  Used in chapters 4, 5 and 6.
     """
     labels = _check_labels(labels)
     encoder = encoder_or_path
@@ -109,7 +109,7 @@ def load_tagger(path: str | Path, *, revision: str | None = None,
                 trust_remote_code: bool = False) -> PreTrainedModel:
     """Load a tagger saved with ``model.save_pretrained(path)``: safetensors only, label maps from config.json.
 
-    Returns the model in eval mode (as ``from_pretrained`` does).  Used in chapters 4, 5 and 8.
+    Returns the model in eval mode (as ``from_pretrained`` does).
     """
     return AutoModelForTokenClassification.from_pretrained(path, revision=revision, use_safetensors=True,
                                                            trust_remote_code=trust_remote_code)
@@ -136,7 +136,7 @@ def predict_logits(model: nn.Module, loader: Iterable[dict[str, Tensor]]) -> lis
 
     Moves each batch to the model's device, runs in eval mode under
     ``torch.no_grad`` and restores the previous mode.  Turning logits into one
-    tag per word is ``rmdlib.tokens.merge_windows``'s job.  Used in chapters 4, 5 and 8.
+    tag per word is ``rmdlib.tokens.merge_windows``'s job.
     """
     device, was_training = next(model.parameters()).device, model.training
     model.eval()

@@ -13,7 +13,7 @@ The code follows the reference implementation, google-research/electra
 (``pretrain/pretrain_helpers.py`` and ``run_pretraining.py``, commit 8a46635);
 comments cite its lines as ``helpers:L`` and ``run:L``.  Where we depart from
 it the comment says so.  Shapes: B batch, T tokens, V vocabulary, S picked tokens.
-Used in chapters 1 and 3.
+Used in chapters 1, 2 and 3.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def mask_tokens(input_ids: Tensor, special_tokens_mask: Tensor, *, mask_token_id
     token independently becomes [MASK] with probability mask_frac (helpers:201-205),
     a uniform random id in [0, vocab_size) with probability random_frac (BERT), and
     stays unchanged otherwise.  Defaults = ELECTRA (85/15/0); BERT: ``**asdict(BERT_MASKING)``.
-    Used in chapters 1 and 3.
+    Used in chapters 1 and 2.
     """
     _check_masking(input_ids, special_tokens_mask, mask_frac, random_frac, vocab_size)
     candidates = ~special_tokens_mask.bool()
@@ -134,7 +134,7 @@ def gumbel_sample(logits: Tensor, *, generator: torch.Generator) -> Tensor:
     is distributed as softmax(z) (Gumbel 1954; Maddison et al. 2014).  Temperature 1
     and the 1e-9 guards as in helpers:222-229 (run:226-227: the sample is a
     stop_gradient, so no gradient flows from the discriminator into the generator).
-    Used in chapters 1 and 3.
+    Used in chapters 1 and 2.
     """
     z = logits.detach().float()  # fp16 logits would round the noise away
     u = _rand(z.shape, generator, z.device)
@@ -148,7 +148,7 @@ def replace_tokens(input_ids: Tensor, masked: MaskedBatch, sampled: Tensor) -> C
     input_ids, sampled (B, T) (sampled is read only at ``masked.selected``).
     label = 1 iff picked and sampled != original, so a sample that equals the
     original counts as original (run:234-235; the paper, section 2).  Pads get 0;
-    the loss masks them out with attention_mask.  Used in chapters 1 and 3.
+    the loss masks them out with attention_mask.  Used in chapters 1 and 2.
     """
     if sampled.shape != input_ids.shape:
         raise ValueError(f"sampled {tuple(sampled.shape)} must have input_ids' shape {tuple(input_ids.shape)}")
@@ -199,7 +199,7 @@ def build_pair(vocab_size: int, *, hidden: int = 128, layers: int = 4, heads: in
     4 * hidden, embedding_size to hidden (configure_pretraining.py:64; ELECTRA-small:
     128 with hidden 256).  init_std: the N(0, std) weight init, BERT's 0.02; tiny
     models trained for a few hundred steps leave their initial plateau far sooner
-    with about 0.1.  Used in chapter 3.
+    with about 0.1.  Used in chapter 2.
     """
     common = dict(embedding_size=embedding_size or hidden, max_position=max_position,
                   pad_token_id=pad_token_id, dropout=dropout, init_std=init_std, layers=layers)
@@ -217,7 +217,7 @@ def build_mlm(vocab_size: int, *, hidden: int = 128, layers: int = 4, heads: int
               pad_token_id: int = 0, dropout: float = 0.1, init_std: float = 0.02) -> ElectraForMaskedLM:
     """A masked-LM baseline with the discriminator's backbone (``build_pair``'s arguments), for fair comparisons.
 
-    The reference's BERT baseline is likewise a full-size generator (run:87-93).  Used in chapter 3.
+    The reference's BERT baseline is likewise a full-size generator (run:87-93).
     """
     return ElectraForMaskedLM(electra_config(vocab_size, hidden=hidden, layers=layers, heads=heads,
                                              intermediate=intermediate, embedding_size=embedding_size,
@@ -255,7 +255,7 @@ def rtd_step(pair: ElectraPair, batch: Batch, *, mask_token_id: int, special_ids
              generator: torch.Generator) -> RTDOutput:
     """One forward pass of ELECTRA pretraining (run:51-108) on a batch with input_ids, attention_mask (B, T).
 
-    loss = L_MLM + disc_weight * L_Disc (``rmdlib.losses.rtd_loss``).  Used in chapter 3.
+    loss = L_MLM + disc_weight * L_Disc (``rmdlib.losses.rtd_loss``).  Used in chapters 1, 2 and 3.
     """
     ids = batch["input_ids"]
     masked = _mask_batch(batch, special_ids, mask_token_id, masking, pair.generator.config.vocab_size, generator)
@@ -291,7 +291,7 @@ def make_rtd_loss_fn(*, mask_token_id: int, special_ids: Sequence[int], disc_wei
     """``loss_fn(pair, batch) -> (loss, logs)`` for ``rmdlib.train.fit``: the RTD objective.
 
     logs: loss, mlm_loss, disc_loss, gen_acc (picked tokens), disc_acc, disc_precision, disc_recall,
-    replaced_frac (non-pad tokens) and tokens (the non-pad count, for tokens/s).  Used in chapter 3.
+    replaced_frac (non-pad tokens) and tokens (the non-pad count, for tokens/s).
     """
     def loss_fn(pair: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
         out = rtd_step(pair, batch, mask_token_id=mask_token_id, special_ids=special_ids,
@@ -306,7 +306,7 @@ def make_mlm_loss_fn(*, mask_token_id: int, special_ids: Sequence[int], masking:
                      generator: torch.Generator) -> LossFn:
     """``loss_fn(model, batch) -> (loss, logs)`` for the MLM baseline, BERT's 80/10/10 by default.
 
-    logs: loss, gen_acc (picked tokens), tokens (non-pad count).  Used in chapter 3."""
+    logs: loss, gen_acc (picked tokens), tokens (non-pad count)."""
     def loss_fn(model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
         masked = _mask_batch(batch, special_ids, mask_token_id, masking, model.config.vocab_size, generator)
         logits = model(**model_inputs(batch, input_ids=masked.masked_ids)).logits  # (B, T, V)

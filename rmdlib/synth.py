@@ -8,7 +8,7 @@ built from parts that never occur in training. A small pool of forms
 (Washington, Jordan, ...) is shared by PER, LOC and ORG in every split: only
 the context tells the type. Everything is a pure function of a seed.
 
-Used in chapters 3, 4, 5 and 9.
+Used in chapters 1, 2 and 5.
 """
 
 from __future__ import annotations
@@ -244,7 +244,7 @@ def ner_splits(seed: int = 0, n_train: int | None = None, n_val: int | None = No
                n_test: int | None = None, config: WorldConfig | None = None) -> dict[str, list[Example]]:
     """Sentences as (tokens, IOB2 tags) for "train", "validation", "test"; sizes default to config.ner_sizes.
 
-    Used in chapters 4, 6, 7 and 9.
+    Used in chapter 1.
     """
     cfg = config or WorldConfig()
     return _per_split(seed, "ner", (n_train, n_val, n_test), cfg.ner_sizes, cfg, lambda c: _sentence(c, _TEMPLATES))
@@ -301,7 +301,7 @@ def sbd_splits(seed: int = 0, n_train: int | None = None, n_val: int | None = No
                n_test: int | None = None, config: WorldConfig | None = None) -> dict[str, list[SbdDoc]]:
     """Documents with sentence ends for "train", "validation", "test"; sizes default to config.sbd_sizes.
 
-    Used in chapter 5.
+    Used in chapters 1 and 5.
     """
     cfg = config or WorldConfig()
     return _per_split(seed, "sbd", (n_train, n_val, n_test), cfg.sbd_sizes, cfg, _document)
@@ -310,7 +310,7 @@ def sbd_splits(seed: int = 0, n_train: int | None = None, n_val: int | None = No
 def corpus(seed: int = 0, n_docs: int | None = None, config: WorldConfig | None = None) -> list[str]:
     """Running-text documents for tokenizer training and pretraining (train name parts only).
 
-    Used in chapters 1 and 3.
+    Used in chapter 2.
     """
     cfg = config or WorldConfig()
     c = _Ctx(random.Random(f"{seed}:corpus"), _world(seed, cfg), 0, cfg)

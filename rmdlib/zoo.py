@@ -17,7 +17,7 @@ weights: config, tokenizer vocabulary, texts, and the code that trains them
 or not, with docstrings and comments left out, so an edit to ``rtd``, ``train``
 or ``synth`` never reuses stale weights and an edit to prose never retrains).
 It is written to a temporary folder and renamed, so a crash never leaves half a model.
-Used in chapters 3 to 9.
+Used in chapters 1, 3, 4, 5, 6 and 7.
 """
 
 from __future__ import annotations
@@ -200,7 +200,7 @@ def tokenizer(P: Profile, cfg: PretrainConfig = PRETRAIN) -> PreTrainedTokenizer
     """The profile's tokenizer: cached WordPiece on the micro-world (offline), else ``P.encoder``'s.
 
     Offline: ``train_wordpiece(synth.corpus(cfg.seed, cfg.corpus_docs), vocab_size=cfg.vocab_size)``,
-    saved once under ``cache_root()``.  Used in chapters 3 to 9.
+    saved once under ``cache_root()``.  Used in chapters 1, 3, 4, 5, 6 and 7.
     """
     if P.encoder is not None:
         return AutoTokenizer.from_pretrained(P.encoder)
@@ -337,7 +337,7 @@ def electra_pair(P: Profile, cfg: PretrainConfig = PRETRAIN) -> ElectraPair:
 
     Offline: the book's own pair (:func:`cached_pretrain` of ``cfg`` on the micro-world).
     Otherwise: ``P.encoder`` and its generator (``HUB_GENERATORS``) from the Hub.
-    Used in chapters 3 and 9.
+    Used in chapter 1.
     """
     if P.encoder is None:
         return cached_pretrain(cfg, tokenizer(P, cfg), pretraining_texts(P, cfg), device=P.device).pair
@@ -350,7 +350,7 @@ def electra_pair(P: Profile, cfg: PretrainConfig = PRETRAIN) -> ElectraPair:
 def encoder(P: Profile, cfg: PretrainConfig = PRETRAIN) -> str:
     """What ``rmdlib.models.build_tagger`` should load: the cached discriminator folder, or ``P.encoder``.
 
-    Offline this pretrains first if the cache is empty (about a minute).  Used in chapters 4 to 9.
+    Offline this pretrains first if the cache is empty (about a minute).  Used in chapters 3, 4, 5, 6 and 7.
     """
     if P.encoder is not None:
         return P.encoder

@@ -66,6 +66,27 @@ def test_dependencies_are_lower_bounded_so_colab_keeps_its_torch():
         assert spec.startswith(">=") and "," not in spec and "==" not in spec, (name, spec)
 
 
+def _imported_top_level_names() -> set[str]:
+    import ast
+
+    names = set()
+    for path in (ROOT / "rmdlib").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def test_every_runtime_dependency_is_imported_by_rmdlib():
+    """A package in ``dependencies`` that rmdlib never imports belongs in the extra that needs it."""
+    project = _pyproject()["project"]
+    runtime = {Requirement(line).name.lower().replace("-", "_") for line in project["dependencies"]}
+    assert runtime - _imported_top_level_names() == set()
+    assert "accelerate" in {Requirement(x).name for x in project["optional-dependencies"]["bench"]}
+
+
 def test_package_is_importable_with_its_version():
     import rmdlib
 
