@@ -87,6 +87,15 @@ def test_every_runtime_dependency_is_imported_by_rmdlib():
     assert "accelerate" in {Requirement(x).name for x in project["optional-dependencies"]["bench"]}
 
 
+def test_the_readmes_test_command_is_the_one_ci_runs():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Two commands", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    test_line = next(line for line in block.splitlines() if "test" in line.split("#")[0])
+    ci = [line for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+          if line.strip() and not line.startswith(("#", "set ", "cd "))]
+    assert ci == [test_line.split("#")[0].strip()] == ["make test"]
+
+
 def test_package_is_importable_with_its_version():
     import rmdlib
 
