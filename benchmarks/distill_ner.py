@@ -40,12 +40,13 @@ import datasets
 import torch
 import transformers
 from torch import nn
-from transformers import ElectraConfig, ElectraModel
+from transformers import ElectraModel
 
 import rmdlib
 from rmdlib.data import load_ner
 from rmdlib.distill import distill_loss_fn
 from rmdlib.infer import predict_tags
+from rmdlib.models import electra_config
 from rmdlib.report import hardware
 from rmdlib.tagging import TaggingConfig, evaluate_tagger, finetune_tagger
 from rmdlib.tokens import train_wordpiece
@@ -91,9 +92,9 @@ QUICK = Budget(teacher=Shape(128, 2, 2, 512, 64), student=Shape(64, 1, 1, 128, 3
 
 def encoder(shape: Shape, vocab_size: int, pad_id: int, init_std: float, seed: int) -> ElectraModel:
     """A fresh ELECTRA encoder drawn from ``seed``."""
-    config = ElectraConfig(vocab_size=vocab_size, hidden_size=shape.hidden, num_hidden_layers=shape.layers,
-                           num_attention_heads=shape.heads, intermediate_size=shape.intermediate,
-                           embedding_size=shape.embedding_size, initializer_range=init_std, pad_token_id=pad_id)
+    config = electra_config(vocab_size, hidden=shape.hidden, layers=shape.layers, heads=shape.heads,
+                            intermediate=shape.intermediate, embedding_size=shape.embedding_size, init_std=init_std,
+                            pad_token_id=pad_id)
     torch.manual_seed(seed)
     return ElectraModel(config)
 

@@ -49,13 +49,13 @@ from torch import nn
 from torch.profiler import ProfilerActivity, profile, record_function, schedule
 from torch.utils.data import DataLoader
 from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
-                          ElectraConfig, ElectraModel, PrinterCallback, Trainer, TrainingArguments)
+                          ElectraModel, PrinterCallback, Trainer, TrainingArguments)
 
 import rmdlib
 from rmdlib.data import load_ner
 from rmdlib.losses import IGNORE_INDEX
 from rmdlib.metrics import entity_scores
-from rmdlib.models import build_tagger, predict_logits, tagging_loss_fn
+from rmdlib.models import build_tagger, electra_config, predict_logits, tagging_loss_fn
 from rmdlib.report import hardware
 from rmdlib.tagging import TaggingConfig, evaluate_tagger, label_names, train_loader, windows
 from rmdlib.tokens import align_labels, train_wordpiece
@@ -133,10 +133,9 @@ def make_encoder(folder: Path, train_words: list[list[str]], b: Budget) -> str:
     """Save a fresh, seeded ELECTRA discriminator encoder and its WordPiece tokenizer; return the weights' sha256."""
     tokenizer = train_wordpiece([" ".join(w) for w in train_words], vocab_size=b.vocab_size,
                                 model_max_length=b.max_length)
-    config = ElectraConfig(vocab_size=len(tokenizer), hidden_size=b.hidden, num_hidden_layers=b.layers,
-                           num_attention_heads=b.heads, intermediate_size=b.intermediate,
-                           embedding_size=b.embedding_size, initializer_range=b.init_std,
-                           pad_token_id=tokenizer.pad_token_id)
+    config = electra_config(len(tokenizer), hidden=b.hidden, layers=b.layers, heads=b.heads,
+                            intermediate=b.intermediate, embedding_size=b.embedding_size, init_std=b.init_std,
+                            pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(0)
     ElectraModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)

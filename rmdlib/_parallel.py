@@ -3,9 +3,11 @@
 Around the unchanged ``rmdlib.train.fit``: the model and its loss become one
 module (:class:`WithLoss`) wrapped in ``DistributedDataParallel``, so the
 gradient all-reduce covers everything the loss touches (an ELECTRA pair's
-generator and discriminator included); each rank reads its shard through a
-``DistributedSampler`` (same permutation everywhere, ``fit`` calls
-``set_epoch``); results are gathered as Python objects.  Works with one
+generator and discriminator included); each rank reads its share of the one
+batch order a single process would use (:class:`ShardedBatches`: rank r takes
+batches r, r + W, ...; ``fit`` re-seeds that order every epoch), or of a
+``DistributedSampler`` (pretraining's packed rows); results are gathered as
+Python objects.  Works with one
 process too (world size 1: no group, no wrapper).  Used by ``rmdlib.cli``.
 """
 
@@ -18,7 +20,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from rmdlib.tokens import Collator
 
@@ -40,6 +42,30 @@ class WithLoss(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> Any:
         return self.loss_fn(self.model, batch)
+
+
+class ShardedBatches(Sampler):
+    """Rank r's batches of a batch sampler: r, r + W, r + 2W, ... of its order, the same count on every rank.
+
+    Every rank draws the same order (``fit`` seeds the inner sampler's generator
+    identically everywhere), so the ranks together see the batches one process
+    would, less at most W - 1 at the end of an epoch (DDP needs equal step counts).
+    """
+
+    def __init__(self, batches: Any, r: Ranks) -> None:
+        super().__init__()
+        self.sampler, self.rank, self.world = batches, r.rank, r.world  # "sampler": fit re-seeds its generator
+
+    def __len__(self) -> int:
+        return len(self.sampler) // self.world
+
+    def __iter__(self) -> Any:
+        n = len(self)
+        for i, batch in enumerate(self.sampler):
+            if i // self.world >= n:
+                return
+            if i % self.world == self.rank:
+                yield batch
 
 
 def init(device: str = "auto") -> Ranks:

@@ -1,7 +1,6 @@
 """Derived languages for `rmdlib.synth`: the base language at a controlled distance.
 
 Private module; the public names are re-exported by `rmdlib.synth`.
-Used in chapter 9.
 """
 
 from __future__ import annotations
@@ -82,7 +81,6 @@ def derive_language(examples: Sequence[tuple[Sequence[str], Sequence[str]]], *, 
     and in order, final punctuation stays last): a crude head-final language; capitals stay
     where they were, so a reversed sentence may start lower-case.
     script: None, "greek" or "cyrillic": letters transliterated one to one, entities included.
-    Used in chapter 9.
     """
     for name, value in (("vocab_share", vocab_share), ("reorder", reorder)):
         if not 0.0 <= value <= 1.0:
@@ -106,7 +104,6 @@ def derive_language(examples: Sequence[tuple[Sequence[str], Sequence[str]]], *, 
 def vocab_overlap(a: Sequence, b: Sequence) -> float:
     """Jaccard overlap |A ∩ B| / |A ∪ B| of token types; items are (tokens, tags) or token lists.
 
-    Used in chapter 9.
     """
     def types(examples: Sequence) -> set[str]:
         pairs = (ex[0] if len(ex) == 2 and not isinstance(ex[0], str) else ex for ex in examples)

@@ -120,7 +120,7 @@ def micro_world_baselines(seed: int = 0) -> dict[str, dict[str, float | int]]:
     split (entity scores, conlleval); :func:`regex_split` is scored on the
     SBD test documents (boundary and sentence scores).  Returns
     ``{"gazetteer": ..., "regex_boundary": ..., "regex_sentence": ...}``,
-    each a dict from :mod:`rmdlib.metrics`.  Used in chapters 4 and 5.
+    each a dict from :mod:`rmdlib.metrics`.
     """
     ner = synth.ner_splits(seed=seed)
     gazetteer = Gazetteer.fit(ner["train"])

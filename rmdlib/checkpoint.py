@@ -20,7 +20,6 @@ with the same weights as one that never stopped.  Three things make that so.
 
 A checkpoint is a directory ``step-NNNNNNN`` holding ``model.safetensors``,
 ``trainer_state.pt`` and, once there is one, ``best.safetensors``.
-Used in chapters 3 and 4.
 """
 
 from __future__ import annotations
@@ -38,22 +37,34 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 from torch.utils.data import RandomSampler
 
-__all__ = ["SeededBatches", "latest_checkpoint", "load_weights", "read_state", "rng_state", "save_checkpoint",
+__all__ = ["SeededBatches", "TrainConfigError", "latest_checkpoint", "load_weights", "read_state", "rng_state", "save_checkpoint",
            "seed_loader", "set_rng_state"]
+
+class TrainConfigError(ValueError):
+    """A training configuration, loader or checkpoint that cannot work, and why (``rmdlib.train`` re-exports it).
+
+    Its home is here, below ``rmdlib.train``: the batch stream that ``fit`` reads
+    raises it too, and this module must not import the loop that imports it.
+    """
+
 
 _STATE, _WEIGHTS, _BEST = "trainer_state.pt", "model.safetensors", "best.safetensors"
 
 
 def save_checkpoint(root: str | Path, step: int, model: nn.Module, state: dict[str, Any], *,
-                    best: dict[str, torch.Tensor] | None = None) -> Path:
-    """Write ``root/step-NNNNNNN`` and delete every older checkpoint; return the new directory.
+                    best: dict[str, torch.Tensor] | None = None, replaces: str | Path | None = None) -> Path:
+    """Write ``root/step-NNNNNNN``, then delete ``replaces`` (this run's previous checkpoint); return the new directory.
+
+    Nothing else under ``root`` is touched: another run's checkpoints or a
+    user's ``step-notes/`` folder stay.  ``fit`` passes the checkpoint it wrote
+    (or resumed from) last.
 
     Guarantees: the directory appears whole or not at all (it is written as
     ``.tmp-step-NNNNNNN`` and renamed, so a crash mid-write leaves nothing that
     ``latest_checkpoint`` would pick); ``model``'s tied tensors stay tied;
     ``best`` (a state_dict) is stored as copies; ``state`` must hold only tensors
     and plain Python values, so that ``read_state`` can load it with
-    ``weights_only=True``.  Used in chapters 3 and 4.
+    ``weights_only=True``.
     """
     root = Path(root)
     final, tmp = root / f"step-{step:07d}", root / f".tmp-step-{step:07d}"
@@ -65,9 +76,8 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, state: dict[s
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)  # atomic on one file system
-    for old in root.glob("step-*"):
-        if old != final:
-            shutil.rmtree(old)
+    if replaces is not None and Path(replaces) != final and (Path(replaces) / _STATE).is_file():
+        shutil.rmtree(replaces)  # a folder that holds our state file: a checkpoint, never a user's folder
     return final
 
 
@@ -75,7 +85,7 @@ def latest_checkpoint(root: str | Path) -> Path | None:
     """The complete checkpoint with the highest step under ``root``; None if there is none.
 
     Only directories that hold a state file count, so a temporary directory
-    left by a crash is never picked.  Used in chapters 3 and 4.
+    left by a crash is never picked.
     """
     done = sorted(Path(root).glob("step-*/" + _STATE))  # step-NNNNNNN: zero-padded, so text order is step order
     return done[-1].parent if done else None
@@ -84,7 +94,7 @@ def latest_checkpoint(root: str | Path) -> Path | None:
 def read_state(path: str | Path) -> dict[str, Any]:
     """The ``state`` dict ``save_checkpoint`` wrote into ``path``, on the CPU, loaded with ``weights_only=True``.
 
-    Nothing is unpickled but tensors and plain Python values.  Used in chapters 3 and 4.
+    Nothing is unpickled but tensors and plain Python values.
     """
     return torch.load(Path(path) / _STATE, map_location="cpu", weights_only=True)
 
@@ -93,7 +103,7 @@ def load_weights(model: nn.Module, path: str | Path) -> dict[str, torch.Tensor] 
     """Load ``path``'s weights into ``model`` on its device; return the best state saved beside them, or None.
 
     Tied tensors stay tied (``safetensors.torch.load_model``).  The best state
-    comes back on the CPU.  Used in chapters 3 and 4.
+    comes back on the CPU.
     """
     path = Path(path)
     load_model(model, str(path / _WEIGHTS), device=str(next(model.parameters()).device))
@@ -104,7 +114,7 @@ def rng_state(generator: Any = None) -> dict[str, Any]:
     """Every global RNG state, and ``generator``'s if it is a ``torch.Generator``, for ``torch.save``.
 
     Only tensors and plain Python values, so ``weights_only=True`` can read it
-    back.  Used in chapters 3 and 4.
+    back.
     """
     name, keys, pos, has_gauss, gauss = np.random.get_state()
     return {"python": random.getstate(),
@@ -117,7 +127,6 @@ def rng_state(generator: Any = None) -> dict[str, Any]:
 def set_rng_state(rng: dict[str, Any], generator: Any = None) -> None:
     """Restore what ``rng_state`` captured; the extra generator's state, if one was saved, goes into ``generator``.
 
-    Used in chapters 3 and 4.
     """
     random.setstate(rng["python"])
     name, keys, pos, has_gauss, gauss = rng["numpy"]
@@ -136,7 +145,6 @@ class SeededBatches:
     uninterrupted stream yields after ``consumed`` batches of ``epoch``.
     ``epoch`` and ``consumed`` always say where the stream stands.  Raises
     ``rmdlib.train.TrainConfigError`` if the loader yields no batches.
-    Used in chapters 3 and 4.
     """
 
     def __init__(self, loader: Iterable[Any], seed: int, epoch: int = 0, consumed: int = 0) -> None:
@@ -155,8 +163,6 @@ class SeededBatches:
             batch = next(self._it)
         except StopIteration:
             if self.consumed == 0:
-                from rmdlib.train import TrainConfigError  # here: rmdlib.train imports this module
-
                 raise TrainConfigError("train_loader yielded no batches (a one-shot iterator cannot be "
                                        "read twice: pass a DataLoader or a list)") from None
             self.epoch, self.consumed = self.epoch + 1, 0
@@ -170,7 +176,7 @@ def seed_loader(loader: Any, seed: int, epoch: int) -> None:
     """Re-seed every torch.Generator of a DataLoader (and its samplers) and call set_epoch where defined.
 
     A ``RandomSampler`` without a generator gets one, else it would draw its
-    order from the global RNG.  Used in chapters 3 and 4.
+    order from the global RNG.
     """
     sampler, batch_sampler = getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)
     if isinstance(sampler, RandomSampler) and sampler.generator is None:

@@ -3,16 +3,19 @@
     rmd pretrain --data synthetic --output runs/disc
     rmd finetune ner --data synthetic --encoder runs/disc --output runs/ner   (--encoder tiny: from scratch)
     rmd evaluate runs/ner --split test --output runs/ner/test.json
-    torchrun --nproc_per_node 4 -m rmdlib.cli finetune ner ...   (or: accelerate launch --multi_gpu -m rmdlib.cli)
+    torchrun --nproc_per_node 4 -m rmdlib.cli finetune ner ...   (or, with the bench extra: accelerate launch --multi_gpu -m rmdlib.cli)
 
 Training flags are generated from ``rmdlib.train.TrainConfig`` (help = each
 field's *why* comment); this is the only module that parses a command line.
-Under torchrun / accelerate, training is data-parallel around the unchanged
-``rmdlib.train.fit`` (see ``rmdlib._parallel``; ``--batch-size`` is per
-process; each rank checkpoints into ``checkpoints/rank-R``, its RNG states
-being its own).  Evaluation splits the *examples* across ranks and gathers
+``rmd finetune`` trains through the chapters' own path, ``rmdlib.tagging``
+(``finetune_tagger`` for NER, ``fit_tagger`` for SBD): windows, length-grouped
+batches, ``fit``, scoring, so the CLI and the book give the same numbers for the
+same seed and data.  Under torchrun / accelerate that path runs data-parallel
+(its ``ranks`` option, see ``rmdlib._parallel``): each rank takes every W-th
+batch of the one length-grouped order (``--batch-size`` is per process), and
+checkpoints into ``checkpoints/rank-R``, its RNG states being its own.  Evaluation splits the *examples* across ranks and gathers
 the predictions by example id, so every rank scores the whole split exactly as
-one process would.  Only rank 0 writes files and prints.  Used in chapters 3 to 5.
+one process would.  Only rank 0 writes files and prints.
 """
 
 from __future__ import annotations
@@ -49,43 +52,36 @@ def _synth_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {"seed": args.seed, "n_train": args.n_train, "n_val": args.n_val, "n_test": args.n_test}
 
 
-def _load(task: str, data: str, synth: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, list]]:
-    """Label names and examples per split: NER (words, tag ids); SBD ``rmdlib.synth.SbdDoc``."""
+def _dataset(task: str, data: str, synth: dict[str, Any]) -> Any:
+    """NER: the ``DatasetDict`` of ``rmdlib.data.load_ner``; SBD: ``rmdlib.conll.SbdDoc`` lists per split."""
     if task == "sbd":
         if data != "synthetic":
             raise SystemExit(f"rmd: SBD data {data!r}: only 'synthetic' is supported (rmdlib.data has no SBD loader)")
         from rmdlib.synth import sbd_splits
 
-        return infer.SBD_LABELS, sbd_splits(**synth)
+        return sbd_splits(**synth)
     from rmdlib.data import load_ner
 
-    dsd = load_ner(data, **synth) if data == "synthetic" else load_ner(data)
-    labels = tuple(dsd["train"].features["ner_tags"].feature.names)
-    return labels, {split: list(zip(ds["tokens"], ds["ner_tags"])) for split, ds in dsd.items()}
+    return load_ner(data, **synth) if data == "synthetic" else load_ner(data)
+
+
+def _examples(task: str, ds: Any) -> tuple[tuple[str, ...], dict[str, list]]:
+    """Label names and examples per split: NER (words, tag ids); SBD the documents as they are."""
+    if task == "sbd":
+        return infer.SBD_LABELS, ds
+    labels = tuple(ds["train"].features["ner_tags"].feature.names)
+    return labels, {split: list(zip(d["tokens"], d["ner_tags"])) for split, d in ds.items()}
+
+
+def _load(task: str, data: str, synth: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, list]]:
+    """Label names and examples per split (for ``rmd evaluate``)."""
+    return _examples(task, _dataset(task, data, synth))
 
 
 def _split(splits: dict[str, list], name: str) -> list:
     if name not in splits:
         raise SystemExit(f"rmd: the data has no split {name!r}; it has {sorted(splits)}")
     return splits[name]
-
-
-def _words_and_ids(task: str, example: Any) -> tuple[list[str], list[int]]:
-    if task == "sbd":
-        from rmdlib.tokens import sbd_words
-
-        words, _, labels = sbd_words(example.text, example.sentence_ends)
-        return words, labels
-    return list(example[0]), list(example[1])
-
-
-def _windows(task: str, examples: list, tokenizer: Any, max_length: int, stride: int) -> list[dict]:
-    from rmdlib.tokens import encode_words
-
-    words, ids = zip(*(_words_and_ids(task, x) for x in examples))
-    enc = encode_words(tokenizer, words, ids, max_length=max_length, stride=stride)
-    keys = ("input_ids", "attention_mask", "labels")
-    return [dict(zip(keys, row)) for row in zip(*(enc[k] for k in keys))]
 
 
 def _score(model: nn.Module, tokenizer: Any, task: str, labels: tuple[str, ...], examples: list, r: par.Ranks,
@@ -138,23 +134,32 @@ def _finish(r: par.Ranks, out: Path, card: dict, history: Any, result: dict, nam
 
 
 def _finetune(args: argparse.Namespace, r: par.Ranks) -> None:
-    from rmdlib.models import build_encoder, build_tagger, tagging_loss_fn
+    """The book's path (``rmdlib.tagging``): NER through ``finetune_tagger``, SBD through ``fit_tagger``."""
+    from rmdlib.models import build_encoder, build_tagger
+    from rmdlib.tagging import TaggingConfig, finetune_tagger, fit_tagger, sbd_windows
 
-    labels, splits = _load(args.task, args.data, _synth_kwargs(args))
+    ds = _dataset(args.task, args.data, _synth_kwargs(args))
+    labels, splits = _examples(args.task, ds)
     test = _split(splits, args.eval_split)  # fail before training, not after
     texts = [x.text if args.task == "sbd" else " ".join(x[0]) for x in splits["train"]]
     tokenizer = _tokenizer(args, texts, r)
     encoder = args.encoder if args.encoder != "tiny" else build_encoder(
         vocab_size=len(tokenizer), hidden=args.hidden, layers=args.layers, heads=args.heads,
         pad_token_id=tokenizer.pad_token_id, max_position=max(512, args.max_length))
-    model = build_tagger(encoder, labels).to(r.device)
-    opts = {"max_length": args.max_length, "stride": args.stride, "batch_size": args.batch_size}
-    loader = par.loader(_windows(args.task, splits["train"], tokenizer, args.max_length, args.stride),
-                        tokenizer, args.batch_size, args.seed, r)
-    val = splits.get("validation") or []
-    eval_fn = (lambda _: _score(model, tokenizer, args.task, labels, val, r, opts)) if val else None
-    history = fit(par.wrap(model, tagging_loss_fn(label_smoothing=args.label_smoothing), r), par.call_loss,
-                  loader, cfg=_train_config(args, r), eval_fn=eval_fn, resume=args.resume)
+    cfg = TaggingConfig(batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, max_length=args.max_length,
+                        stride=args.stride, label_smoothing=args.label_smoothing)
+    train_cfg = _train_config(args, r)
+    if args.task == "ner":
+        model, history = finetune_tagger(encoder, ds, tokenizer, train_cfg, cfg, ranks=r, resume=args.resume)
+    else:
+        model = build_tagger(encoder, labels, dropout=cfg.dropout).to(r.device)
+        val = splits.get("validation") or []
+        opts = {"max_length": cfg.max_length, "stride": cfg.stride, "batch_size": cfg.eval_batch_size}
+        eval_fn = (lambda m: {"f1": _sbd_f1(m, tokenizer, val, opts)}) if val else None
+        history = fit_tagger(model, sbd_windows(splits["train"], tokenizer, cfg), tokenizer, train_cfg, cfg,
+                             val_windows=sbd_windows(val, tokenizer, cfg) if val else None, eval_fn=eval_fn,
+                             ranks=r, resume=args.resume)
+    opts = {"max_length": cfg.max_length, "stride": cfg.stride, "batch_size": cfg.eval_batch_size}
     result = {"task": args.task, "split": args.eval_split, "n_examples": len(test),
               **_score(model, tokenizer, args.task, labels, test, r, opts)}
     if r.rank == 0:
@@ -162,8 +167,14 @@ def _finetune(args: argparse.Namespace, r: par.Ranks) -> None:
         tokenizer.save_pretrained(args.output)
     card = {"task": args.task, "data": args.data, "synth": _synth_kwargs(args), "encoder": args.encoder,
             "max_length": args.max_length, "stride": args.stride, "world_size": r.world,
-            "train_config": asdict(_train_config(args, r))}
+            "tagging_config": asdict(cfg), "train_config": asdict(train_cfg)}
     _finish(r, Path(args.output), card, history, result, "eval.json")
+
+
+def _sbd_f1(model: nn.Module, tokenizer: Any, docs: list, opts: dict[str, int]) -> float:
+    """Boundary F1 on ``docs`` through the inference path (as chapter 5 scores its validation split)."""
+    pred = infer.predict_sentence_ends(model, tokenizer, [d.text for d in docs], **opts)
+    return boundary_scores([d.sentence_ends for d in docs], pred)["f1"]
 
 
 def _evaluate(args: argparse.Namespace, r: par.Ranks) -> None:
@@ -305,6 +316,7 @@ def _parser() -> argparse.ArgumentParser:
     ft.add_argument("--encoder", default="tiny", help="Hub id or folder of an encoder; 'tiny' = fresh, small")
     ft.add_argument("--eval-split", default="test", help="split scored into eval.json after training")
     ft.add_argument("--label-smoothing", type=float, default=0.0, help="eps of the tagging loss (chapter 6)")
+    ft.add_argument("--eval-batch-size", type=int, default=128, help="windows per prediction batch (no gradients)")
     for add in (_add_common, _add_model, _add_sizes):
         add(ft)
     _add_train_flags(ft, monitor="f1", mode="max")

@@ -13,29 +13,35 @@ Nothing is guessed silently: a malformed file fails with :class:`DataFormatError
 naming the file, the line and the reason; an unknown tag is an error, never a
 silent ``O``; IOB1 is converted only when the caller says the file is IOB1.
 IOB2 input is taken as it is, including an ``I-X`` right after ``O`` (conlleval
-reads it as the start of an entity; CoNLL-2002 Spanish has one, as in the original).
-Used in chapters 4 and 5 and by :mod:`rmdlib.data`.
+reads it as the start of an entity; CoNLL-2002 Spanish has one, as in the original);
+a file where most entities start that way is evidently IOB1, and reading it as
+IOB2 warns (:class:`DataFormatWarning`) naming the ``scheme`` option.
+
+Both readers drop a UTF-8 byte-order mark at the start of a file (Windows editors
+write one; it is not part of the first token).  A line that ends in a space, a
+tab or a lone carriage return, and a file that mixes CRLF and LF line ends, fail
+with that cause named rather than as a column count or a malformed tag.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
-
-if TYPE_CHECKING:
-    from rmdlib.synth import SbdDoc
+from typing import NamedTuple
 
 __all__ = [
-    "ConllFile", "ConllLayout", "DataFormatError", "Sentence", "UdSentence",
+    "ConllFile", "ConllLayout", "DataFormatError", "DataFormatWarning", "SbdDoc", "Sentence", "UdSentence",
     "conllu_documents", "iob1_to_iob2", "read_conll", "read_conllu", "write_conll",
 ]
 
 DOCSTART = "-DOCSTART-"
 SCHEMES = ("IOB1", "IOB2")
 _TAG = re.compile(r"(?:O|[BI]-\S+)\Z")  # "B_PER", "X-PER", "B-" are malformed
+_BOM = "\ufeff"  # UTF-8 byte-order mark, as text
+_TRAILING = {" ": "a space", "\t": "a tab", "\r": "a carriage return (\\r) without a line feed"}
 
 
 class DataFormatError(ValueError):
@@ -46,13 +52,29 @@ class DataFormatError(ValueError):
         self.path, self.line, self.reason = str(path), line, reason
 
 
+class DataFormatWarning(UserWarning):
+    """A file that reads without error but is probably not what the caller said (e.g. IOB1 read as IOB2)."""
+
+
+class SbdDoc(NamedTuple):
+    """A text with its sentence boundaries: the SBD example format of the book (chapter 5).
+
+    ``sentence_ends`` are strictly increasing offsets, each one past a sentence's
+    last non-space character.  Real treebanks (:func:`conllu_documents`) and the
+    micro-world (:func:`rmdlib.synth.sbd_splits`) both give it.
+    """
+
+    text: str  # original whitespace kept; only whitespace lies between sentences
+    sentence_ends: tuple[int, ...]  # one past the last non-space character of each sentence
+
+
 def iob1_to_iob2(tags: Sequence[str]) -> list[str]:
     """IOB1 -> IOB2: an ``I-X`` that starts an entity becomes ``B-X``.
 
     In IOB1 (Ramshaw & Marcus 1995; the original CoNLL-2003 files) ``B-X`` only
     separates two adjacent entities of the same type; in IOB2 every entity
     starts with ``B-X``. An ``I-X`` starts an entity when the previous tag is
-    ``O`` or has another type. Used in chapter 4.
+    ``O`` or has another type.
     """
     out, prev = [], "O"
     for tag in tags:
@@ -92,10 +114,11 @@ class ConllFile(NamedTuple):
 
 
 def _read_text(path: Path) -> str:
-    """The file as text; a byte that is not UTF-8 fails with its line and column."""
+    """The file as text without a leading byte-order mark; a byte that is not UTF-8 fails with its line and column."""
     data = path.read_bytes()
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
+        return text[1:] if text.startswith(_BOM) else text
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         col = e.start - data.rfind(b"\n", 0, e.start)  # 1-based column of the bad byte
@@ -108,12 +131,43 @@ def _split_lines(path: Path) -> tuple[list[str], str, int]:
     if not text.strip():
         raise DataFormatError(path, 1, "empty file")
     newline = "\r\n" if text.split("\n", 1)[0].endswith("\r") else "\n"
+    _check_line_ends(path, text, newline)
     lines = text.split(newline)  # never splitlines(): it also splits on \x1c, \u2028 ... inside tokens
     trailing = 0
     while lines[-1] == "":
         lines.pop()
         trailing += 1
     return lines, newline, trailing
+
+
+def _check_line_ends(path: Path, text: str, newline: str) -> None:
+    """One line end for the whole file: CRLF (as line 1) or LF alone, never both."""
+    lf_lines = text.split("\n")[:-1]  # every line that a line feed ends
+    odd = [no for no, line in enumerate(lf_lines, 1) if line.endswith("\r") != (newline == "\r\n")]
+    if odd:
+        found = "LF alone" if newline == "\r\n" else "CRLF"
+        raise DataFormatError(path, odd[0], f"mixed line ends: line 1 ends in {newline!r}, this line in "
+                                            f"{found} ({len(odd)} such lines); convert the file to one line end")
+
+
+def _check_no_trailing_space(path: Path, no: int, line: str) -> None:
+    """A token line must not end in whitespace: it would make an empty or altered last column."""
+    if line and line[-1] in _TRAILING:
+        raise DataFormatError(path, no, f"line ends with {_TRAILING[line[-1]]} after {line.rstrip()[-20:]!r}; "
+                                        "strip trailing whitespace")
+
+
+def _iob1_starts(sentences: Sequence["Sentence"]) -> tuple[int, int]:
+    """(entities that start with I-X, all entities) in IOB2 reading: many I- starts means IOB1."""
+    i_starts = starts = 0
+    for s in sentences:
+        prev = "O"
+        for tag in s.tags:
+            if tag != "O" and (tag[0] == "B" or prev == "O" or prev[2:] != tag[2:]):
+                starts += 1
+                i_starts += tag[0] == "I"
+            prev = tag
+    return i_starts, starts
 
 
 class _ColumnReader:
@@ -135,6 +189,7 @@ class _ColumnReader:
         self.after_docstart = False
         if not line.strip():
             return self.flush()
+        _check_no_trailing_space(self.path, no, line)
         if line.split(maxsplit=1)[0] == DOCSTART:
             return self._docstart(line)
         if self.sep is None:
@@ -184,10 +239,11 @@ def read_conll(path: str | Path, *, tag_column: int = -1, scheme: str = "IOB2",
     """Read a CoNLL column file into sentences with IOB2 tags, keeping documents and layout.
 
     ``tag_column`` picks the tag column (the token is column 0); ``scheme="IOB1"``
-    converts with :func:`iob1_to_iob2`, ``"IOB2"`` keeps tags as they are;
+    converts with :func:`iob1_to_iob2`, ``"IOB2"`` keeps tags as they are (and warns
+    with :class:`DataFormatWarning` when most entities start with ``I-``: IOB1);
     ``label_names`` (if given) makes any other tag an error; ``token_prefix``
-    (``"en:"`` for WikiANN) must start every token and is stripped.
-    Errors name the file, the line and the reason. Used in chapter 4.
+    (``"en:"`` for WikiANN) must start every token and is stripped.  A leading
+    byte-order mark is dropped.  Errors name the file, the line and the reason.
     """
     if scheme not in SCHEMES:
         raise ValueError(f"unknown tag scheme {scheme!r}; choose one of {SCHEMES}")
@@ -199,9 +255,18 @@ def read_conll(path: str | Path, *, tag_column: int = -1, scheme: str = "IOB2",
     reader.flush()
     if not reader.sentences:
         raise DataFormatError(path, len(lines), "no token lines: the file holds no sentence")
+    if scheme == "IOB2":
+        _warn_if_iob1(path, reader.sentences)
     layout = ConllLayout(reader.sep, reader.docstart, reader.blank_after_docstart is not False,
                          token_prefix, trailing, newline)
     return ConllFile(reader.sentences, layout)
+
+
+def _warn_if_iob1(path: Path, sentences: Sequence[Sentence]) -> None:
+    i_starts, starts = _iob1_starts(sentences)
+    if i_starts >= 3 and 2 * i_starts > starts:  # a stray I- start is an IOB2 annotation slip; most is IOB1
+        warnings.warn(f"{path}: {i_starts} of {starts} entities start with I- after O or another type, "
+                      "which is IOB1; read it with scheme='IOB1' to convert it", DataFormatWarning, stacklevel=3)
 
 
 def _token_lines(s: Sentence, layout: ConllLayout, tag_column: int) -> list[str]:
@@ -221,7 +286,7 @@ def write_conll(path: str | Path, sentences: Iterable[Sentence],
 
     A new ``doc_id`` opens a document with ``layout.docstart``; sentences from
     several documents with no docstart line to write are an error (the
-    boundaries would be lost). Used in chapter 4.
+    boundaries would be lost).
     """
     out: list[str] = []
     prev_doc = None
@@ -295,14 +360,26 @@ def _ud_sentence(path: Path, start: int, comments: dict[str, str], token_lines: 
         spaces.append(_space_after(cols[9]))
     s = UdSentence(comments.get("sent_id"), "", tuple(tokens), tuple(spaces), tuple(words),
                    comments.get("newdoc"), "newpar" in comments, start)
-    return s._replace(text=comments["text"] if "text" in comments else s.rebuilt_text())
+    rebuilt = s.rebuilt_text()
+    if "text" in comments and comments["text"] != rebuilt:
+        raise DataFormatError(path, start, f"sentence {s.sent_id!r}: '# text' disagrees with its tokens at "
+                                           f"character {_first_difference(comments['text'], rebuilt)}: "
+                                           f"{comments['text']!r:.120} vs tokens + SpaceAfter {rebuilt!r:.120}")
+    return s._replace(text=comments.get("text", rebuilt))
+
+
+def _first_difference(a: str, b: str) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
 
 def read_conllu(path: str | Path) -> list[UdSentence]:
     """Read a CoNLL-U file (Universal Dependencies) into sentences; errors name file, line, reason.
 
     Keeps what sentence segmentation needs: ``# text``, ``# sent_id``,
-    ``# newdoc`` / ``# newpar`` and ``SpaceAfter=No``. Used in chapter 5.
+    ``# newdoc`` / ``# newpar`` and ``SpaceAfter=No``.  A ``# text`` that differs
+    from the sentence's tokens and their spacing is an error naming the sentence
+    (the text would be trusted for training while the tokens say otherwise).
+    A leading byte-order mark is dropped.
     """
     path = Path(path)
     lines, _, _ = _split_lines(path)
@@ -313,6 +390,7 @@ def read_conllu(path: str | Path) -> list[UdSentence]:
             if key:
                 comments[key.split()[0]] = value.strip()
         elif line.strip():
+            _check_no_trailing_space(path, no, line)
             cols = line.split("\t")
             if len(cols) != 10:
                 raise DataFormatError(path, no, f"{len(cols)} tab-separated columns, expected 10")
@@ -332,16 +410,16 @@ def read_conllu(path: str | Path) -> list[UdSentence]:
 def conllu_documents(sentences: Iterable[UdSentence], *, paragraph_sep: str = "\n") -> list[SbdDoc]:
     """Rebuild running text per ``# newdoc`` document from CoNLL-U sentences.
 
-    Sentences of one paragraph are joined with a space, paragraphs (``# newpar``)
-    with ``paragraph_sep``. The result is the SBD example format of the book:
+    Sentences of one paragraph are joined by what follows the previous
+    sentence's last token (a space, nothing for ``SpaceAfter=No`` as in Chinese
+    or Japanese, or a ``SpacesAfter`` value), paragraphs (``# newpar``) by
+    ``paragraph_sep``. The result is the SBD example format of the book:
     ``text`` and strictly increasing ``sentence_ends`` (one past each
-    sentence's last non-space character), as :class:`rmdlib.synth.SbdDoc`.
+    sentence's last non-space character), as :class:`SbdDoc`.
     Used in chapter 5.
     """
-    from rmdlib.synth import SbdDoc  # lazily: the micro-world is not needed to read files
-
     docs: list[SbdDoc] = []
-    text, ends = "", []
+    text, ends, gap = "", [], " "
     for s in sentences:
         if s.newdoc is not None and ends:
             docs.append(SbdDoc(text, tuple(ends)))
@@ -350,9 +428,10 @@ def conllu_documents(sentences: Iterable[UdSentence], *, paragraph_sep: str = "\
         if not sentence:
             raise ValueError(f"sentence {s.sent_id!r} (line {s.line}) has no text")
         if ends:
-            text += paragraph_sep if s.newpar else " "
+            text += paragraph_sep if s.newpar else gap
         text += sentence
         ends.append(len(text))
+        gap = s.spaces_after[-1]  # what follows this sentence's last token
     if ends:
         docs.append(SbdDoc(text, tuple(ends)))
     return docs

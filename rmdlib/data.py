@@ -14,10 +14,15 @@ every label id by one unnoticed.
   when that folder exists (``RMD_DATA=../shared/data`` holds ``conll2003/train.txt``),
   otherwise from the Hub at the pinned revision; either way checked against the spec;
 * a folder of CoNLL files (``train.txt valid.txt test.txt``, WikiANN's ``train dev test``
-  with the ``en:`` token prefix, which is detected), or a mapping split -> file;
+  with the ``en:`` token prefix, which is detected), or a mapping split -> file.
+  A file's split is a part of its name (split at ``.``, ``_``, ``-``) among
+  :data:`SPLIT_NAMES`; hidden files and documentation (README, LICENSE, SOURCE,
+  MANIFEST, ``*.md``) are skipped; any other file is an error that lists it,
+  so a training file with an unexpected name never vanishes.  A mapping's keys
+  must be split names too (``{"train.conll": ...}`` is an error, not a split);
 * a :class:`DatasetSpec` (e.g. one pointing at a local folder of Parquet files).
 
-Split names become ``train``, ``validation`` and ``test``. Used in chapters 3, 4, 5 and 9.
+Split names become ``train``, ``validation`` and ``test``. Used in chapters 3, 4, 6 and 7.
 """
 
 from __future__ import annotations
@@ -30,19 +35,20 @@ from pathlib import Path
 
 from rmdlib.conll import SCHEMES, Sentence, read_conll
 
-__all__ = ["CONLL2003_LABELS", "REGISTRY", "WIKIANN_LABELS", "DatasetSpec", "load_ner", "load_spec"]
+__all__ = ["CONLL2003_LABELS", "REGISTRY", "SPLIT_NAMES", "WIKIANN_LABELS", "DatasetSpec", "load_ner", "load_spec"]
 
 CONLL2003_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
 WIKIANN_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 TASKS = ("ner", "sbd", "text")
-_SPLITS = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
+SPLIT_NAMES = _SPLITS = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
            "dev": "validation", "val": "validation", "testa": "validation", "test": "test", "testb": "test"}
+_DOC_FILE = re.compile(r"(readme|licen[cs]e|copying|source|manifest|notice|citation|changes)\b|.*\.md\Z", re.I)
 _PREFIX = re.compile(r"([a-z]{2,3}(?:-[a-z]+)*:)\S")  # WikiANN's "en:", "zh-yue:" before every token
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """One dataset at one pinned revision, with what loading it must give. Used in chapters 3-5 and 9."""
+    """One dataset at one pinned revision, with what loading it must give."""
 
     name: str  # registry key, e.g. "conll2003"
     path: str  # Hub id, or a local folder of parquet/json files (what load_dataset takes)
@@ -200,14 +206,26 @@ def _sniff_prefix(path: Path) -> str:
     return ""
 
 
+def _file_split(name: str) -> str | None:
+    """The split a file name says (a name part among SPLIT_NAMES: eng.testa, dev, train.txt), or None."""
+    return next((_SPLITS[x] for x in re.split(r"[._-]", name.lower()) if x in _SPLITS), None)
+
+
 def _split_files(folder: Path) -> dict[str, Path]:
-    """train / validation / test files of a folder, recognised by a name part (eng.testa, dev, train.txt)."""
+    """train / validation / test files of a folder; an unrecognised file (not hidden, not documentation) fails."""
     found: dict[str, list[Path]] = {}
+    unknown = []
     for p in sorted(folder.iterdir()):
-        parts = re.split(r"[._-]", p.name.lower())
-        split = next((_SPLITS[x] for x in parts if x in _SPLITS), None)
-        if p.is_file() and split and not p.name.startswith("."):
+        if not p.is_file() or p.name.startswith(".") or _DOC_FILE.match(p.name):
+            continue
+        split = _file_split(p.name)
+        if split is None:
+            unknown.append(p.name)
+        else:
             found.setdefault(split, []).append(p)
+    if unknown:
+        raise ValueError(f"{folder}: no split in the names of {unknown}; a file name needs a part (between "
+                         f". _ -) among {sorted(_SPLITS)}, or pass a mapping split -> file")
     if not found:
         raise ValueError(f"{folder}: no train / valid / dev / test files among {sorted(os.listdir(folder))}")
     for split, paths in found.items():
@@ -253,13 +271,17 @@ def load_ner(source: str | Path | Mapping[str, str | Path] | DatasetSpec = "synt
     or O then B-/I- per type alphabetically); ``scheme`` and ``token_prefix``
     (``"auto"`` detects WikiANN's ``en:``) go to :func:`rmdlib.conll.read_conll`;
     ``doc_ids`` adds each sentence's ``-DOCSTART-`` document (local files only).
-    Used in chapters 4, 6, 7 and 9.
+    Used in chapters 3, 4, 6 and 7.
     """
     if synth_kwargs and source != "synthetic":
         raise TypeError(f"keyword arguments {sorted(synth_kwargs)} only apply to source='synthetic'")
     if isinstance(source, DatasetSpec):
         return _ner_from_spec(source, doc_ids)
     if isinstance(source, Mapping):
+        bad = [k for k in source if not isinstance(k, str) or k.lower() not in _SPLITS]
+        if bad:
+            raise ValueError(f"load_ner: mapping keys {bad} are not split names; use keys among "
+                             f"{sorted(_SPLITS)} (e.g. {{'train': path}})")
         return _ner_from_files(source, label_names, scheme, token_prefix, doc_ids)
     if source == "synthetic":
         from rmdlib.synth import LABELS, ner_splits

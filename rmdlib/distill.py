@@ -19,11 +19,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rmdlib.losses import IGNORE_INDEX, distillation_loss, token_cross_entropy
+from rmdlib.batch import IGNORE_INDEX, model_inputs
+from rmdlib.losses import distillation_loss, token_cross_entropy
 
 __all__ = ["distill_loss_fn", "student_from_teacher"]
-
-_INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")  # what a tagger reads (as rmdlib.models)
 
 
 def distill_loss_fn(teacher: nn.Module, *, temperature: float = 2.0, alpha: float = 0.5,
@@ -60,7 +59,7 @@ def distill_loss_fn(teacher: nn.Module, *, temperature: float = 2.0, alpha: floa
     teacher_logits = _TeacherCache(teacher) if cache else None
 
     def loss_fn(student: nn.Module, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
-        inputs = _inputs(batch, hidden=hidden_weight > 0)
+        inputs = model_inputs(batch, **({"output_hidden_states": True} if hidden_weight > 0 else {}))
         teacher.eval()  # every call: dropout off, whatever mode someone left it in
         with torch.no_grad():
             t_out = teacher(**inputs) if teacher_logits is None else None
@@ -140,16 +139,6 @@ def student_from_teacher(teacher: nn.Module, *, every: int = 2) -> nn.Module:
     student.load_state_dict({key: source[teacher_key(key)] for key in student.state_dict()}, strict=True)
     param = next(teacher.parameters())
     return student.to(device=param.device, dtype=param.dtype).train()
-
-
-def _inputs(batch: Mapping[str, Tensor], *, hidden: bool) -> dict[str, Any]:
-    """The model inputs of a batch (labels and bookkeeping stay out), asking for hidden states if needed."""
-    if "input_ids" not in batch:
-        raise ValueError(f"a distillation batch needs input_ids; it has {sorted(batch)}")
-    inputs: dict[str, Any] = {k: batch[k] for k in _INPUT_KEYS if k in batch}
-    if hidden:
-        inputs["output_hidden_states"] = True
-    return inputs
 
 
 def _keep(batch: Mapping[str, Tensor], alpha: float) -> Tensor:

@@ -17,7 +17,7 @@ Both tasks run the same pipeline, and nothing is lost on the way:
 A word that yields no sub-token (a control or zero-width character the
 normalizer deletes) cannot be seen by the model; it gets the label ``O``
 (class 0 for SBD) instead of failing.  Shapes: W windows, T tokens, C classes.
-Used in chapters 4 and 5.
+Used in chapters 4, 5 and 7.
 """
 
 from __future__ import annotations
@@ -65,9 +65,22 @@ def _has_subtokens(tokenizer: Any, words: Sequence[str]) -> list[bool]:
     return [len(ids) > 0 for ids in tokenizer(list(words), add_special_tokens=False)["input_ids"]]
 
 
+def _check_encodable(words_batch: Words) -> None:
+    """Every word must be valid Unicode text: a lone surrogate (e.g. from a bad decode) cannot be tokenized."""
+    for i, words in enumerate(words_batch):
+        for word in words:
+            try:
+                word.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise InferError(f"input {i}: the word {word!r:.40} holds a lone surrogate "
+                                 f"{word[e.start]!r} at character {e.start}, which is not text; decode the "
+                                 "input with errors='replace' or remove it") from None
+
+
 def _word_classes(model: nn.Module, tokenizer: Any, words_batch: Words, *, max_length: int | None,
                   stride: int, batch_size: int) -> list[list[int]]:
     """The predicted class id of every word of every example: lists (N_i,)."""
+    _check_encodable(words_batch)
     visible = [_has_subtokens(tokenizer, words) for words in words_batch]
     kept = [[w for w, v in zip(words, vis) if v] for words, vis in zip(words_batch, visible)]
     if not any(kept):
@@ -103,7 +116,7 @@ def predict_tags(model: nn.Module, tokenizer: Any, words_batch: Words, *, max_le
     words_batch: lists (N_i,) of words -> lists (N_i,) of tags.  Windows of at most
     ``max_length`` sub-tokens overlapping by ``stride`` (default limit: the smaller of
     the tokenizer's and the model's), ``batch_size`` windows per forward pass.
-    Used in chapters 4 and 5.
+    Used in chapters 4 and 7.
     """
     if isinstance(words_batch, str) or any(isinstance(words, str) for words in words_batch):
         raise InferError("predict_tags takes a batch of word lists, e.g. [['John', 'lives']], not strings")
@@ -142,10 +155,18 @@ def tag(model: nn.Module, tokenizer: Any, text_or_tokens: str | Sequence[str | S
     Raw text is cut with ``rmdlib.tokens.word_spans``; a token list is read as the
     text ``" ".join(tokens)``.  Offsets are character offsets into that text:
     ``text[e.start:e.end] == e.text``.  A single token list must be wrapped:
-    ``tag(m, tok, [tokens])``.  Windowing as in :func:`predict_tags`.  Used in chapter 4.
+    ``tag(m, tok, [tokens])``; a bare list of two or more strings none of which
+    holds whitespace (``["John", "lives", "in", "Paris"]``) is ambiguous (one
+    pre-split sentence, or one-word texts?) and raises :class:`InferError`: wrap it,
+    or pass one-word texts as one-token lists.  Windowing as in :func:`predict_tags`.
+    Used in chapter 4.
     """
     single = isinstance(text_or_tokens, str)
     items = [text_or_tokens] if single else list(text_or_tokens)
+    if len(items) > 1 and all(isinstance(x, str) and x and not any(c.isspace() for c in x) for x in items):
+        raise InferError(f"tag: {len(items)} strings without whitespace ({items[:4]!r}...) look like the words "
+                         "of one sentence; pass [words] for one pre-split sentence, or [[word] for word in "
+                         "words] for one-word texts")
     parsed = [_text_and_spans(item, i) for i, item in enumerate(items)]
     words = [[text[a:b] for a, b in spans] for text, spans in parsed]
     tags = predict_tags(model, tokenizer, words, max_length=max_length, stride=stride, batch_size=batch_size)

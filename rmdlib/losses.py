@@ -11,7 +11,7 @@ Logits are always pre-softmax / pre-sigmoid scores.  Half-precision logits are
 promoted to fp32 before any exponential; fp32 and fp64 are used as given.
 
 Shapes: B batch, T tokens, C classes, V vocabulary, N number of kept tokens.
-Used in chapters 2, 3, 4, 6 and 7.
+Used in chapters 2, 4, 6 and 7.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rmdlib.batch import IGNORE_INDEX  # one home (rmdlib.batch); kept importable from here, where chapter 2 derives it
+
 __all__ = [
     "IGNORE_INDEX",
     "RTDLoss",
@@ -31,8 +33,6 @@ __all__ = [
     "rtd_loss",
     "token_cross_entropy",
 ]
-
-IGNORE_INDEX = -100  # label of positions that carry no loss; PyTorch's and HF's default
 
 
 class RTDLoss(NamedTuple):
@@ -80,7 +80,7 @@ def token_cross_entropy(
     i.e. the target distribution is (1 - eps) * onehot(y) + eps / C, the label
     smoothing of Szegedy et al. (2016), defined exactly as PyTorch's
     ``F.cross_entropy(label_smoothing=eps)``.  With N = 0 the loss is 0 (not NaN).
-    Used in chapters 2, 4 and 6.
+    Used in chapters 2 and 6.
     """
     if logits.shape[:-1] != labels.shape:
         raise ValueError(f"logits {tuple(logits.shape)} need labels of shape {tuple(logits.shape[:-1])}, "
@@ -104,7 +104,7 @@ def mlm_loss(logits: Tensor, labels: Tensor) -> Tensor:
     logits (B, T, V); labels (B, T) hold the original token id at masked
     positions and ``IGNORE_INDEX`` everywhere else (see ``rmdlib.rtd.mask_tokens``).
     L_MLM = -(1/N) sum_{i masked} log p(x_i | x_masked)  (Devlin et al. 2019).
-    Used in chapters 2 and 3.
+    Used in chapter 2.
     """
     return token_cross_entropy(logits, labels)
 
@@ -151,7 +151,7 @@ def rtd_loss(
     Both means are over the whole batch, as in the reference run_pretraining.py
     (``get_softmax_output`` and ``_get_discriminator_output``), not per sequence.
     The discriminator sees every token, so every token gives a training signal.
-    Used in chapters 2 and 3.
+    Used in chapter 2.
     """
     _check_same_shape("disc_logits", disc_logits, "attention_mask", attention_mask)
     mlm = mlm_loss(gen_logits, mlm_labels)

@@ -48,7 +48,6 @@ def prf(n_correct: int, n_pred: int, n_true: int) -> dict[str, float | int]:
     """Precision, recall and F1 from counts, with 0 (not NaN) for 0/0.
 
     P = c / p, R = c / t, F1 = 2PR / (P + R) (van Rijsbergen's F with beta = 1).
-    Used in chapters 4 and 5.
     """
     precision = n_correct / n_pred if n_pred else 0.0
     recall = n_correct / n_true if n_true else 0.0
@@ -107,7 +106,7 @@ def entity_scores(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str
     ill-formed prediction then scores lower than under conlleval.
 
     Returns precision, recall, f1, support (gold entities), n_pred, n_correct;
-    0/0 is 0.0.  Used in chapters 4, 6 and 7.
+    0/0 is 0.0.  Used in chapter 4.
     """
     correct, pred, gold = _typed_counts(y_true, y_pred, strict)
     return prf(sum(correct.values()), sum(pred.values()), sum(gold.values()))

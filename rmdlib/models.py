@@ -20,7 +20,7 @@ calls the model without labels and applies ``rmdlib.losses.token_cross_entropy``
 the loss chapter 2 derives.  Checkpoints are safetensors only (the one format
 ``save_pretrained`` writes in transformers 5; ``load_tagger`` refuses pickles).
 
-Shapes: B batch, T tokens, D hidden, C classes.  Used in chapters 4, 5 and 8.
+Shapes: B batch, T tokens, D hidden, C classes.  Used in chapters 3, 4, 5, 6 and 7.
 """
 
 from __future__ import annotations
@@ -28,17 +28,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 from transformers import AutoModel, AutoModelForTokenClassification, ElectraConfig, ElectraModel, PreTrainedModel
 
+from rmdlib.batch import model_inputs
 from rmdlib.losses import token_cross_entropy
 
-__all__ = ["build_encoder", "build_tagger", "load_tagger", "mean_pairwise_cosine", "predict_logits", "tagging_loss_fn"]
-
-_INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")  # what the encoder reads from a batch
+__all__ = ["build_encoder", "build_tagger", "electra_config", "load_tagger", "mean_pairwise_cosine", "predict_logits", "tagging_loss_fn"]
 
 
 def build_encoder(name_or_path: str | Path | None = None, *, vocab_size: int | None = None, hidden: int = 128,
@@ -53,20 +51,33 @@ def build_encoder(name_or_path: str | Path | None = None, *, vocab_size: int | N
     remote code runs only if you pass ``trust_remote_code=True``.  Without it:
     a fresh ``ElectraModel`` of the given size (intermediate defaults to
     4 * hidden, embedding_size to hidden), initialised from the global torch RNG.
-    Used in chapters 4, 5 and 8.
+    Used in chapters 4, 6 and 7.
     """
     if name_or_path is not None:
         return AutoModel.from_pretrained(name_or_path, revision=revision, trust_remote_code=trust_remote_code)
     if vocab_size is None:
         raise ValueError("build_encoder: give a name_or_path or a vocab_size for a fresh encoder")
+    return ElectraModel(electra_config(vocab_size, hidden=hidden, layers=layers, heads=heads,
+                                       intermediate=intermediate, embedding_size=embedding_size,
+                                       max_position=max_position, pad_token_id=pad_token_id, dropout=dropout))
+
+
+def electra_config(vocab_size: int, *, hidden: int = 128, layers: int = 4, heads: int = 4,
+                   intermediate: int | None = None, embedding_size: int | None = None, max_position: int = 512,
+                   pad_token_id: int = 0, dropout: float = 0.1, init_std: float = 0.02) -> ElectraConfig:
+    """The ``ElectraConfig`` of every fresh encoder in the library (taggers, RTD pairs, MLM baselines).
+
+    intermediate defaults to 4 * hidden, embedding_size to hidden; ``dropout`` is
+    both the hidden and the attention dropout; ``init_std`` the N(0, std) init
+    (BERT's 0.02).  The defaults are ``ElectraConfig``'s own where it has them.
+    """
     if hidden % heads:
-        raise ValueError(f"build_encoder: hidden size {hidden} is not divisible by {heads} attention heads")
-    config = ElectraConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
-                           num_attention_heads=heads, intermediate_size=intermediate or 4 * hidden,
-                           embedding_size=embedding_size or hidden, max_position_embeddings=max_position,
-                           pad_token_id=pad_token_id, hidden_dropout_prob=dropout,
-                           attention_probs_dropout_prob=dropout)
-    return ElectraModel(config)
+        raise ValueError(f"hidden size {hidden} is not divisible by {heads} attention heads")
+    return ElectraConfig(
+        vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+        intermediate_size=intermediate or 4 * hidden, embedding_size=embedding_size or hidden,
+        max_position_embeddings=max_position, pad_token_id=pad_token_id, hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout, initializer_range=init_std)
 
 
 def build_tagger(encoder_or_path: PreTrainedModel | str | Path, labels: Sequence[str], *, dropout: float = 0.1,
@@ -77,7 +88,7 @@ def build_tagger(encoder_or_path: PreTrainedModel | str | Path, labels: Sequence
     the encoder, e.g. an ``ElectraForPreTraining`` discriminator) or a name /
     directory for ``build_encoder``.  The encoder's weights are copied exactly;
     the head is newly initialised; ``labels[i]`` is class i.
-    Returns (B, T) ids -> ``.logits`` (B, T, C).  Used in chapters 4, 5 and 8.
+    Returns (B, T) ids -> ``.logits`` (B, T, C).  Used in chapters 4, 5 and 6.
     """
     labels = _check_labels(labels)
     encoder = encoder_or_path
@@ -98,7 +109,7 @@ def load_tagger(path: str | Path, *, revision: str | None = None,
                 trust_remote_code: bool = False) -> PreTrainedModel:
     """Load a tagger saved with ``model.save_pretrained(path)``: safetensors only, label maps from config.json.
 
-    Returns the model in eval mode (as ``from_pretrained`` does).  Used in chapters 4, 5 and 8.
+    Returns the model in eval mode (as ``from_pretrained`` does).
     """
     return AutoModelForTokenClassification.from_pretrained(path, revision=revision, use_safetensors=True,
                                                            trust_remote_code=trust_remote_code)
@@ -114,7 +125,7 @@ def tagging_loss_fn(*, label_smoothing: float = 0.0) -> Callable[[nn.Module, dic
     eps if given), never the model's own.  Used in chapters 4, 5 and 6.
     """
     def loss_fn(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
-        logits = model(**_model_inputs(batch)).logits  # (B, T, C)
+        logits = model(**model_inputs(batch)).logits  # (B, T, C)
         return token_cross_entropy(logits, batch["labels"], label_smoothing=label_smoothing)
 
     return loss_fn
@@ -125,22 +136,15 @@ def predict_logits(model: nn.Module, loader: Iterable[dict[str, Tensor]]) -> lis
 
     Moves each batch to the model's device, runs in eval mode under
     ``torch.no_grad`` and restores the previous mode.  Turning logits into one
-    tag per word is ``rmdlib.tokens.merge_windows``'s job.  Used in chapters 4, 5 and 8.
+    tag per word is ``rmdlib.tokens.merge_windows``'s job.
     """
     device, was_training = next(model.parameters()).device, model.training
     model.eval()
     try:
         with torch.no_grad():
-            return [model(**_model_inputs(batch, device)).logits.float().cpu() for batch in loader]
+            return [model(**model_inputs(batch, device)).logits.float().cpu() for batch in loader]
     finally:
         model.train(was_training)
-
-
-def _model_inputs(batch: dict[str, Any], device: torch.device | None = None) -> dict[str, Tensor]:
-    """The encoder's inputs from a batch (labels, word_ids, example_id stay out), on ``device``."""
-    if "input_ids" not in batch:
-        raise ValueError(f"a tagging batch needs input_ids; it has {sorted(batch)}")
-    return {k: batch[k] if device is None else batch[k].to(device) for k in _INPUT_KEYS if k in batch}
 
 
 def _check_labels(labels: Sequence[str]) -> list[str]:

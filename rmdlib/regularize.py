@@ -28,15 +28,16 @@ Shapes: B batch, T tokens, E embedding width.  Used in chapter 6.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from rmdlib.batch import LossFn
+
 __all__ = ["fgm", "pgd", "set_dropout"]
 
-LossFn = Callable[[nn.Module, Any], "Tensor | tuple[Tensor, dict[str, float]]"]
 _FP16_GRAD_SCALE = 2.0**10  # multiplies the loss before the embedding gradient under fp16 autocast (no underflow)
 
 

@@ -13,28 +13,29 @@ The code follows the reference implementation, google-research/electra
 (``pretrain/pretrain_helpers.py`` and ``run_pretraining.py``, commit 8a46635);
 comments cite its lines as ``helpers:L`` and ``run:L``.  Where we depart from
 it the comment says so.  Shapes: B batch, T tokens, V vocabulary, S picked tokens.
-Used in chapters 1 and 3.
+Used in chapters 1, 2 and 3.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
-from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
+from transformers import ElectraForMaskedLM, ElectraForPreTraining
 
-from rmdlib.losses import IGNORE_INDEX, RTDLoss, mlm_loss, rtd_loss
+from rmdlib.batch import IGNORE_INDEX, LossFn, model_inputs
+from rmdlib.losses import RTDLoss, mlm_loss, rtd_loss
+from rmdlib.models import electra_config
 
 __all__ = ["BERT_MASKING", "ELECTRA_MASKING", "Corruption", "ElectraPair", "MaskedBatch", "MaskingRates",
            "RTDOutput", "build_mlm", "build_pair", "gumbel_sample", "make_mlm_loss_fn", "make_rtd_loss_fn",
            "mask_tokens", "replace_tokens", "rtd_step"]
 
 Batch = Mapping[str, Tensor]
-LossFn = Callable[[nn.Module, Batch], tuple[Tensor, dict[str, float]]]
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def mask_tokens(input_ids: Tensor, special_tokens_mask: Tensor, *, mask_token_id
     token independently becomes [MASK] with probability mask_frac (helpers:201-205),
     a uniform random id in [0, vocab_size) with probability random_frac (BERT), and
     stays unchanged otherwise.  Defaults = ELECTRA (85/15/0); BERT: ``**asdict(BERT_MASKING)``.
-    Used in chapters 1 and 3.
+    Used in chapters 1 and 2.
     """
     _check_masking(input_ids, special_tokens_mask, mask_frac, random_frac, vocab_size)
     candidates = ~special_tokens_mask.bool()
@@ -133,7 +134,7 @@ def gumbel_sample(logits: Tensor, *, generator: torch.Generator) -> Tensor:
     is distributed as softmax(z) (Gumbel 1954; Maddison et al. 2014).  Temperature 1
     and the 1e-9 guards as in helpers:222-229 (run:226-227: the sample is a
     stop_gradient, so no gradient flows from the discriminator into the generator).
-    Used in chapters 1 and 3.
+    Used in chapters 1 and 2.
     """
     z = logits.detach().float()  # fp16 logits would round the noise away
     u = _rand(z.shape, generator, z.device)
@@ -147,7 +148,7 @@ def replace_tokens(input_ids: Tensor, masked: MaskedBatch, sampled: Tensor) -> C
     input_ids, sampled (B, T) (sampled is read only at ``masked.selected``).
     label = 1 iff picked and sampled != original, so a sample that equals the
     original counts as original (run:234-235; the paper, section 2).  Pads get 0;
-    the loss masks them out with attention_mask.  Used in chapters 1 and 3.
+    the loss masks them out with attention_mask.  Used in chapters 1 and 2.
     """
     if sampled.shape != input_ids.shape:
         raise ValueError(f"sampled {tuple(sampled.shape)} must have input_ids' shape {tuple(input_ids.shape)}")
@@ -184,18 +185,6 @@ class ElectraPair(nn.Module):
         self.discriminator.save_pretrained(path)
 
 
-def _config(vocab_size: int, hidden: int, layers: int, heads: int, intermediate: int | None,
-            embedding_size: int | None, max_position: int, pad_token_id: int, dropout: float,
-            init_std: float) -> ElectraConfig:
-    if hidden % heads:
-        raise ValueError(f"hidden size {hidden} is not divisible by {heads} attention heads")
-    return ElectraConfig(
-        vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-        intermediate_size=intermediate or 4 * hidden, embedding_size=embedding_size or hidden,
-        max_position_embeddings=max_position, pad_token_id=pad_token_id, hidden_dropout_prob=dropout,
-        attention_probs_dropout_prob=dropout, initializer_range=init_std)
-
-
 def build_pair(vocab_size: int, *, hidden: int = 128, layers: int = 4, heads: int = 4,
                intermediate: int | None = None, gen_scale: float = 0.25, embedding_size: int | None = None,
                max_position: int = 512, pad_token_id: int = 0, dropout: float = 0.1,
@@ -210,15 +199,16 @@ def build_pair(vocab_size: int, *, hidden: int = 128, layers: int = 4, heads: in
     4 * hidden, embedding_size to hidden (configure_pretraining.py:64; ELECTRA-small:
     128 with hidden 256).  init_std: the N(0, std) weight init, BERT's 0.02; tiny
     models trained for a few hundred steps leave their initial plateau far sooner
-    with about 0.1.  Used in chapter 3.
+    with about 0.1.  Used in chapter 2.
     """
     common = dict(embedding_size=embedding_size or hidden, max_position=max_position,
-                  pad_token_id=pad_token_id, dropout=dropout, init_std=init_std)
+                  pad_token_id=pad_token_id, dropout=dropout, init_std=init_std, layers=layers)
     intermediate = intermediate or 4 * hidden
-    disc = ElectraForPreTraining(_config(vocab_size, hidden, layers, heads, intermediate, **common))
-    gen = ElectraForMaskedLM(_config(vocab_size, max(1, round(hidden * gen_scale)), layers,
-                                     max(1, round(heads * gen_scale)), max(1, round(intermediate * gen_scale)),
-                                     **common))
+    disc = ElectraForPreTraining(electra_config(vocab_size, hidden=hidden, heads=heads, intermediate=intermediate,
+                                                **common))
+    gen = ElectraForMaskedLM(electra_config(vocab_size, hidden=max(1, round(hidden * gen_scale)),
+                                            heads=max(1, round(heads * gen_scale)),
+                                            intermediate=max(1, round(intermediate * gen_scale)), **common))
     return ElectraPair(gen, disc)
 
 
@@ -227,10 +217,12 @@ def build_mlm(vocab_size: int, *, hidden: int = 128, layers: int = 4, heads: int
               pad_token_id: int = 0, dropout: float = 0.1, init_std: float = 0.02) -> ElectraForMaskedLM:
     """A masked-LM baseline with the discriminator's backbone (``build_pair``'s arguments), for fair comparisons.
 
-    The reference's BERT baseline is likewise a full-size generator (run:87-93).  Used in chapter 3.
+    The reference's BERT baseline is likewise a full-size generator (run:87-93).
     """
-    return ElectraForMaskedLM(_config(vocab_size, hidden, layers, heads, intermediate, embedding_size,
-                                      max_position, pad_token_id, dropout, init_std))
+    return ElectraForMaskedLM(electra_config(vocab_size, hidden=hidden, layers=layers, heads=heads,
+                                             intermediate=intermediate, embedding_size=embedding_size,
+                                             max_position=max_position, pad_token_id=pad_token_id, dropout=dropout,
+                                             init_std=init_std))
 
 
 class RTDOutput(NamedTuple):
@@ -258,25 +250,20 @@ def _mask_batch(batch: Batch, special_ids: Sequence[int], mask_token_id: int, ma
                        generator=generator, **asdict(masking))
 
 
-def _model_inputs(batch: Batch, input_ids: Tensor) -> dict[str, Tensor]:
-    extra = {"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}
-    return {"input_ids": input_ids, "attention_mask": batch["attention_mask"], **extra}
-
-
 def rtd_step(pair: ElectraPair, batch: Batch, *, mask_token_id: int, special_ids: Sequence[int],
              disc_weight: float = 50.0, masking: MaskingRates = ELECTRA_MASKING,
              generator: torch.Generator) -> RTDOutput:
     """One forward pass of ELECTRA pretraining (run:51-108) on a batch with input_ids, attention_mask (B, T).
 
-    loss = L_MLM + disc_weight * L_Disc (``rmdlib.losses.rtd_loss``).  Used in chapter 3.
+    loss = L_MLM + disc_weight * L_Disc (``rmdlib.losses.rtd_loss``).  Used in chapters 1, 2 and 3.
     """
     ids = batch["input_ids"]
     masked = _mask_batch(batch, special_ids, mask_token_id, masking, pair.generator.config.vocab_size, generator)
-    gen_logits = pair.generator(**_model_inputs(batch, masked.masked_ids)).logits  # (B, T, V)
+    gen_logits = pair.generator(**model_inputs(batch, input_ids=masked.masked_ids)).logits  # (B, T, V)
     sampled = ids.clone()
     sampled[masked.selected] = gumbel_sample(gen_logits[masked.selected], generator=generator)  # (S,)
     corrupted, disc_labels = replace_tokens(ids, masked, sampled)
-    disc_logits = pair.discriminator(**_model_inputs(batch, corrupted)).logits  # (B, T)
+    disc_logits = pair.discriminator(**model_inputs(batch, input_ids=corrupted)).logits  # (B, T)
     loss = rtd_loss(gen_logits, masked.mlm_labels, disc_logits, disc_labels, batch["attention_mask"],
                     disc_weight=disc_weight)
     return RTDOutput(loss, masked, corrupted, disc_labels, gen_logits, disc_logits)
@@ -304,7 +291,7 @@ def make_rtd_loss_fn(*, mask_token_id: int, special_ids: Sequence[int], disc_wei
     """``loss_fn(pair, batch) -> (loss, logs)`` for ``rmdlib.train.fit``: the RTD objective.
 
     logs: loss, mlm_loss, disc_loss, gen_acc (picked tokens), disc_acc, disc_precision, disc_recall,
-    replaced_frac (non-pad tokens) and tokens (the non-pad count, for tokens/s).  Used in chapter 3.
+    replaced_frac (non-pad tokens) and tokens (the non-pad count, for tokens/s).
     """
     def loss_fn(pair: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
         out = rtd_step(pair, batch, mask_token_id=mask_token_id, special_ids=special_ids,
@@ -319,10 +306,10 @@ def make_mlm_loss_fn(*, mask_token_id: int, special_ids: Sequence[int], masking:
                      generator: torch.Generator) -> LossFn:
     """``loss_fn(model, batch) -> (loss, logs)`` for the MLM baseline, BERT's 80/10/10 by default.
 
-    logs: loss, gen_acc (picked tokens), tokens (non-pad count).  Used in chapter 3."""
+    logs: loss, gen_acc (picked tokens), tokens (non-pad count)."""
     def loss_fn(model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
         masked = _mask_batch(batch, special_ids, mask_token_id, masking, model.config.vocab_size, generator)
-        logits = model(**_model_inputs(batch, masked.masked_ids)).logits  # (B, T, V)
+        logits = model(**model_inputs(batch, input_ids=masked.masked_ids)).logits  # (B, T, V)
         loss = mlm_loss(logits, masked.mlm_labels)
         acc = _ratio(((logits.argmax(-1) == masked.mlm_labels) & masked.selected).sum(), masked.selected.sum())
         return loss, {"loss": loss.item(), "gen_acc": acc.item(), "tokens": float(batch["attention_mask"].sum())}

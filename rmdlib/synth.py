@@ -8,7 +8,7 @@ built from parts that never occur in training. A small pool of forms
 (Washington, Jordan, ...) is shared by PER, LOC and ORG in every split: only
 the context tells the type. Everything is a pure function of a seed.
 
-Used in chapters 3, 4, 5 and 9.
+Used in chapters 1, 2 and 5.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import NamedTuple, Sequence
 
 from rmdlib import _synth_words as W
 from rmdlib._synth_lang import Example, derive_language, vocab_overlap
+from rmdlib.conll import SbdDoc  # the SBD example format; its home is the reader of real treebanks
 
 __all__ = ["LABELS", "ENTITY_TYPES", "SPLITS", "WorldConfig", "SbdDoc", "ner_splits",
            "sbd_splits", "corpus", "derive_language", "vocab_overlap"]
@@ -56,13 +57,6 @@ class WorldConfig:
                 raise ValueError(f"WorldConfig.{f.name} must lie in [{low:g}, {high:g}], got {value}")
         if self.doc_sentences[0] > self.doc_sentences[1]:
             raise ValueError(f"WorldConfig.doc_sentences must have low <= high, got {self.doc_sentences}")
-
-
-class SbdDoc(NamedTuple):
-    """Running text and the end of each sentence. Used in chapter 5."""
-
-    text: str  # original whitespace kept; only whitespace lies between sentences
-    sentence_ends: tuple[int, ...]  # one past the last non-space character of each sentence
 
 
 def _plural(noun: str) -> str:
@@ -250,7 +244,7 @@ def ner_splits(seed: int = 0, n_train: int | None = None, n_val: int | None = No
                n_test: int | None = None, config: WorldConfig | None = None) -> dict[str, list[Example]]:
     """Sentences as (tokens, IOB2 tags) for "train", "validation", "test"; sizes default to config.ner_sizes.
 
-    Used in chapters 4, 6, 7 and 9.
+    Used in chapter 1.
     """
     cfg = config or WorldConfig()
     return _per_split(seed, "ner", (n_train, n_val, n_test), cfg.ner_sizes, cfg, lambda c: _sentence(c, _TEMPLATES))
@@ -307,7 +301,7 @@ def sbd_splits(seed: int = 0, n_train: int | None = None, n_val: int | None = No
                n_test: int | None = None, config: WorldConfig | None = None) -> dict[str, list[SbdDoc]]:
     """Documents with sentence ends for "train", "validation", "test"; sizes default to config.sbd_sizes.
 
-    Used in chapter 5.
+    Used in chapters 1 and 5.
     """
     cfg = config or WorldConfig()
     return _per_split(seed, "sbd", (n_train, n_val, n_test), cfg.sbd_sizes, cfg, _document)
@@ -316,7 +310,7 @@ def sbd_splits(seed: int = 0, n_train: int | None = None, n_val: int | None = No
 def corpus(seed: int = 0, n_docs: int | None = None, config: WorldConfig | None = None) -> list[str]:
     """Running-text documents for tokenizer training and pretraining (train name parts only).
 
-    Used in chapters 1 and 3.
+    Used in chapter 2.
     """
     cfg = config or WorldConfig()
     c = _Ctx(random.Random(f"{seed}:corpus"), _world(seed, cfg), 0, cfg)

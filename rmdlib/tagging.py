@@ -1,7 +1,8 @@
 """Token tagging end to end: words -> windows -> batches -> ``fit`` -> one tag per word -> entity F1.
 
 Chapters 3 to 7, ``rmd finetune`` and the benchmarks fine-tune and evaluate
-taggers in exactly this way, so it is written once:
+taggers in exactly this way, so it is written once (a data-parallel run of
+``rmd finetune`` is the same path with ``ranks``):
 
 1. every sentence becomes one or more windows of at most ``max_length``
    sub-tokens (:func:`rmdlib.tokens.tokenize_ner`): nothing is truncated away;
@@ -20,13 +21,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from rmdlib import _parallel as par
 from rmdlib.metrics import entity_scores
 from rmdlib.infer import predict_tags
 from rmdlib.models import build_tagger, tagging_loss_fn
 from rmdlib.tokens import Collator, LengthGroupedBatchSampler, encode_words, sbd_words, tokenize_ner
 from rmdlib.train import History, LossFn, TrainConfig, fit
 
-__all__ = ["TaggingConfig", "evaluate_tagger", "finetune_tagger", "label_names", "sbd_windows", "train_loader",
+__all__ = ["TaggingConfig", "evaluate_tagger", "finetune_tagger", "fit_tagger", "label_names", "sbd_windows", "train_loader",
            "windows"]
 
 
@@ -68,10 +70,16 @@ def sbd_windows(docs: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig())
     return Dataset.from_dict({k: enc[k] for k in ("input_ids", "attention_mask", "labels")})
 
 
-def train_loader(win: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig(), *, seed: int = 0) -> DataLoader:
-    """Length-grouped, dynamically padded training batches (fit reseeds the generator every epoch)."""
+def train_loader(win: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig(), *, seed: int = 0,
+                 ranks: par.Ranks | None = None) -> DataLoader:
+    """Length-grouped, dynamically padded training batches (fit reseeds the generator every epoch).
+
+    With ``ranks`` of several processes, each takes every W-th batch of that same order.
+    """
     lengths = [len(ids) for ids in win["input_ids"]]
     sampler = LengthGroupedBatchSampler(lengths, cfg.batch_size, generator=torch.Generator().manual_seed(seed))
+    if ranks is not None and ranks.world > 1:
+        sampler = par.ShardedBatches(sampler, ranks)
     return DataLoader(win, batch_sampler=sampler, collate_fn=Collator(tokenizer, keep=()))
 
 
@@ -94,9 +102,32 @@ def evaluate_tagger(model: nn.Module, tokenizer: Any, split: Any, cfg: TaggingCo
     return entity_scores(gold, pred, strict=strict)
 
 
+def fit_tagger(model: nn.Module, train_windows: Any, tokenizer: Any, train_cfg: TrainConfig,
+               cfg: TaggingConfig = TaggingConfig(), *, val_windows: Any = None,
+               eval_fn: Any = None, loss_fn: LossFn | None = None, ranks: par.Ranks | None = None,
+               resume: bool = False) -> History:
+    """Train a tagger on windows (input_ids, attention_mask, labels) with ``fit``: the one training path.
+
+    Length-grouped batches (:func:`train_loader`); the validation loss on
+    ``val_windows`` and ``eval_fn(model)`` at each evaluation.  ``ranks`` of
+    several processes (``rmd finetune`` under torchrun) trains data-parallel:
+    the model and its loss in DDP, each rank on its share of the same batch
+    order; with one process (or None) it is exactly the single-process run.
+    """
+    loss_fn = loss_fn or tagging_loss_fn(label_smoothing=cfg.label_smoothing)
+    loader = train_loader(train_windows, tokenizer, cfg, seed=train_cfg.seed, ranks=ranks)
+    val_loader = None if val_windows is None else _eval_loader(val_windows, tokenizer, cfg)
+    scored = None if eval_fn is None else (lambda _: eval_fn(model))  # the inner model, not a DDP wrapper
+    if ranks is not None and ranks.world > 1:
+        return fit(par.wrap(model, loss_fn, ranks), par.call_loss, loader, val_loader, train_cfg,
+                   eval_fn=scored, resume=resume)
+    return fit(model, loss_fn, loader, val_loader, train_cfg, eval_fn=scored, resume=resume)
+
+
 def finetune_tagger(encoder: Any, ds: Any, tokenizer: Any, train_cfg: TrainConfig,
                     cfg: TaggingConfig = TaggingConfig(), *, loss_fn: LossFn | None = None,
-                    model: nn.Module | None = None) -> tuple[nn.Module, History]:
+                    model: nn.Module | None = None, ranks: par.Ranks | None = None,
+                    resume: bool = False) -> tuple[nn.Module, History]:
     """Encoder + fresh task adapter head, trained with ``fit`` on ``ds["train"]``.
 
     With a ``validation`` split, every evaluation reports its loss and its
@@ -109,7 +140,8 @@ def finetune_tagger(encoder: Any, ds: Any, tokenizer: Any, train_cfg: TrainConfi
     belongs in that function, not in ``cfg``.  ``model`` is a tagger to train as it is
     (e.g. ``distill.student_from_teacher(teacher)``, whose head is copied); ``encoder``
     must then be None.  The validation loss is ``loss_fn`` under ``no_grad`` (FGM and PGD then
-    give the clean loss).
+    give the clean loss).  ``ranks`` and ``resume`` go to :func:`fit_tagger` (``rmd finetune``
+    trains through here: one or several processes, the same batches).
     """
     if (encoder is None) == (model is None):
         raise ValueError("finetune_tagger: give an encoder to put a fresh head on, or a tagger as model=, not both")
@@ -119,18 +151,19 @@ def finetune_tagger(encoder: Any, ds: Any, tokenizer: Any, train_cfg: TrainConfi
     win = windows(ds, tokenizer, cfg)
     if model is None:
         model = build_tagger(encoder, label_names(ds), dropout=cfg.dropout)
-        if isinstance(encoder, nn.Module):
+        if ranks is not None:
+            model.to(ranks.device)
+        elif isinstance(encoder, nn.Module):
             model.to(next(encoder.parameters()).device)
     elif list(model.config.id2label.values()) != label_names(ds):
         raise ValueError(f"finetune_tagger: the model's labels {list(model.config.id2label.values())} are not "
                          f"the data's {label_names(ds)}")
-    val_loader = eval_fn = None
+    val_windows = eval_fn = None
     if "validation" in ds:
-        val_loader = _eval_loader(win["validation"], tokenizer, cfg)  # validation loss
+        val_windows = win["validation"]  # validation loss
 
         def eval_fn(m: nn.Module) -> dict[str, float]:
             return {"f1": evaluate_tagger(m, tokenizer, ds["validation"], cfg)["f1"]}
-    history = fit(model, loss_fn or tagging_loss_fn(label_smoothing=cfg.label_smoothing),
-                  train_loader(win["train"], tokenizer, cfg, seed=train_cfg.seed), val_loader, train_cfg,
-                  eval_fn=eval_fn)
+    history = fit_tagger(model, win["train"], tokenizer, train_cfg, cfg, val_windows=val_windows, eval_fn=eval_fn,
+                         loss_fn=loss_fn, ranks=ranks, resume=resume)
     return model, history

@@ -3,7 +3,7 @@
 Nothing is lost on the way: a sentence longer than the model limit becomes
 several overlapping windows and :func:`merge_windows` gives every word exactly
 one prediction back; a word that yields no sub-token is an error, not a gap.
-Shapes: W windows, B batch, T tokens, N words. Used in chapters 3, 4 and 5.
+Shapes: W windows, B batch, T tokens, N words. Used in chapters 2, 4, 5, 6 and 7.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from torch.utils.data import Sampler
 from transformers import DataCollatorForTokenClassification, PreTrainedTokenizerFast
 
-from rmdlib.losses import IGNORE_INDEX
+from rmdlib.batch import IGNORE_INDEX
 
 __all__ = [
     "SPECIAL_TOKENS", "Collator", "LengthGroupedBatchSampler", "TokensError", "align_labels",
@@ -42,7 +42,7 @@ def train_wordpiece(texts: Iterable[str], *, vocab_size: int = 4000, min_frequen
 
     Special ids: [PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4; ``[CLS] A [SEP]`` and
     ``[CLS] A [SEP] B [SEP]``. Round-trips through ``save_pretrained`` / ``AutoTokenizer``.
-    Used in chapters 3 and 4.
+    Used in chapter 2.
     """
     texts = list(texts)  # read twice: once for the "##x" alphabet, once to train
     norm, pre = normalizers.BertNormalizer(lowercase=lowercase), pre_tokenizers.BertPreTokenizer()
@@ -153,7 +153,7 @@ def encode_words(tokenizer: PreTrainedTokenizerFast, words_batch: Sequence[Seque
     Returns lists over W windows: ``input_ids``/``attention_mask``/``word_ids`` (each (T_w,)),
     ``example_id`` and, given labels, ``labels`` (T_w,). Consecutive windows share
     ``stride`` tokens and may cut a word in two. Each word is labelled in exactly one
-    window, the one :func:`merge_windows` reads it from; -100 elsewhere. Used in chapter 4.
+    window, the one :func:`merge_windows` reads it from; -100 elsewhere.
     """
     max_length = max_length or tokenizer.model_max_length
     room = max_length - tokenizer.num_special_tokens_to_add(pair=False)
@@ -190,7 +190,7 @@ def merge_windows(windows_word_ids: Sequence[Sequence[int | None]], windows_exam
     ``window_predictions[k][p]`` (logits (C,) or a label id) is read at the first
     sub-token of each word in the window where the word has most context, i.e. the
     most tokens between the word and the nearer window edge; ties go to the earlier
-    window. Windows must be in encoding order. Used in chapters 4 and 5.
+    window. Windows must be in encoding order.
     """
     owners = _owners(windows_word_ids, windows_example_ids)
     _check_all_words(n_words_per_example, owners)
@@ -208,7 +208,7 @@ def tokenize_ner(dataset_dict: Any, tokenizer: PreTrainedTokenizerFast, *, max_l
     """Map a ``datasets.DatasetDict`` (or Dataset) of words and integer tags to windows.
 
     Each row becomes one or more windows (see :func:`encode_words`); ``example_id`` is the
-    row index in its split, so ``merge_windows`` maps predictions back. Used in chapter 4.
+    row index in its split, so ``merge_windows`` maps predictions back.
     """
     def encode(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
         out = encode_words(tokenizer, batch[tokens_column], batch[tags_column], max_length=max_length,
@@ -230,7 +230,7 @@ def word_spans(text: str) -> list[tuple[int, int]]:
     Every non-space character is in exactly one span, except invisible format
     characters (Unicode category Cf: soft hyphen, zero-width joiner, ...), which
     tokenizers delete, so a word of them alone would have no sub-token.  Offsets
-    refer to ``text`` unchanged, so nothing is lost.  Used in chapter 5.
+    refer to ``text`` unchanged, so nothing is lost.
     """
     return [m.span() for m in _WORD.finditer(text)
             if not all(unicodedata.category(c) == "Cf" for c in m.group())]
@@ -292,7 +292,7 @@ class Collator:
     Wraps ``transformers.DataCollatorForTokenClassification``: pads ``input_ids`` with
     [PAD], ``attention_mask`` with 0 and ``labels`` with IGNORE_INDEX. Keys in ``keep``
     (e.g. ``word_ids``, ``example_id``) come back as plain lists; other keys are dropped.
-    Used in chapters 3, 4 and 5.
+    Used in chapters 4, 6 and 7.
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerFast, *, pad_to_multiple_of: int | None = None,
@@ -316,7 +316,6 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
     Each epoch: shuffle all indices, cut into mega-batches of ``batch_size *
     mega_batch_mult``, sort each by length (longest first), cut into batches, shuffle
     the batch order. Every index appears once per epoch (unless ``drop_last``).
-    Used in chapters 3 and 4.
     """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, *, generator: torch.Generator,

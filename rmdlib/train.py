@@ -10,7 +10,7 @@ Resume is exact (the same weights as a run that never stopped); how is
 explained in ``rmdlib.checkpoint``, which holds the data order and the
 checkpoint files.
 
-Used in chapters 3 to 9.
+Used in chapters 3, 4, 5, 6 and 7.
 """
 
 from __future__ import annotations
@@ -28,23 +28,19 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from rmdlib.checkpoint import (SeededBatches, latest_checkpoint, load_weights, read_state, rng_state,
-                               save_checkpoint, set_rng_state)
+from rmdlib.batch import LossFn
+from rmdlib.checkpoint import (SeededBatches, TrainConfigError, latest_checkpoint, load_weights, read_state,
+                               rng_state, save_checkpoint, set_rng_state)
 
-__all__ = ["History", "TrainConfig", "TrainConfigError", "build_optimizer", "build_scheduler",
+__all__ = ["History", "LossFn", "TrainConfig", "TrainConfigError", "build_optimizer", "build_scheduler",
            "evaluate", "fit", "lr_factor", "param_groups", "progress_enabled"]
 
-LossFn = Callable[[nn.Module, Any], "torch.Tensor | tuple[torch.Tensor, dict[str, float]]"]
 _RESUMABLE_DIFFS = {"progress", "log_every", "checkpoint_dir", "checkpoint_every"}  # may change on resume
-
-
-class TrainConfigError(ValueError):
-    """A training configuration, loader or checkpoint that cannot work, and why."""
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides a run except the model, the data and the loss.  Used in chapters 3 to 9."""
+    """Everything that decides a run except the model, the data and the loss.  Used in chapters 3, 4, 5, 6 and 7."""
 
     lr: float = 3e-4  # peak learning rate, reached at the end of warm-up
     weight_decay: float = 0.01  # decoupled AdamW decay; only matrices (p.dim() >= 2) are decayed
@@ -105,7 +101,6 @@ class History:
     Train records hold step, epoch, loss (mean over the logged steps), lr (used
     by that step), grad_norm (before clipping), tokens_per_s and the means of
     the loss function's logs.  Eval records hold step and every metric.
-    Used in chapters 3 to 9.
     """
 
     monitor: str = "loss"
@@ -160,7 +155,7 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
 
     Rank, not names: every weight matrix and embedding is decayed, every
     vector (bias, LayerNorm gain) is not, whatever the model calls them.
-    Frozen parameters (requires_grad False) are left out.  Used in chapter 6.
+    Frozen parameters (requires_grad False) are left out.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
@@ -185,7 +180,6 @@ def lr_factor(step: int, *, warmup: int, total: int) -> float:
         f(s) = (N - s) / (N - W)  otherwise,
 
     the schedule of BERT and ELECTRA (and ``transformers.get_linear_schedule_with_warmup``).
-    Used in chapter 6.
     """
     if step < warmup:
         return step / warmup
@@ -216,7 +210,7 @@ def evaluate(model: nn.Module, loader: Iterable[Any], loss_fn: LossFn) -> dict[s
     The mean is over batches, each counting once.  Runs under ``torch.no_grad``
     rather than ``inference_mode``: buffers that a model builds lazily inside
     inference mode (rotary caches, say) cannot be used by autograd afterwards.
-    Restores the model's previous train/eval mode.  Used in chapters 3 to 9.
+    Restores the model's previous train/eval mode.
     """
     device, was_training = _device(model), model.training
     sums: dict[str, float] = {}
@@ -254,7 +248,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train_loader: Iterable[Any], val_load
     the ``torch.Generator`` at ``loss_fn.generator``; checkpoints save and restore
     its state with the global RNGs (an attribute of that name that is not a
     ``torch.Generator`` is ignored).
-    Used in chapters 3 to 9.
+    Used in chapter 5.
     """
     device, n_batches = _device(model), _len_or_none(train_loader)
     total = cfg.total_steps(n_batches)
@@ -305,6 +299,7 @@ class _Run:
     epoch: int = 0
     consumed: int = 0  # batches of the current epoch already used
     best_state: dict[str, torch.Tensor] | None = None  # CPU copy of the best evaluated state_dict
+    checkpoint: Any = None  # the last checkpoint this run wrote or resumed from: the one a new one replaces
 
 
 class _Meter:
@@ -389,7 +384,8 @@ def _save(run: _Run, cfg: TrainConfig, model: nn.Module, optimizer: Any, schedul
              "history": asdict(run.history), "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
              "rng": rng_state(getattr(loss_fn, "generator", None))}
-    save_checkpoint(cfg.checkpoint_dir, run.step, model, state, best=run.best_state)
+    run.checkpoint = save_checkpoint(cfg.checkpoint_dir, run.step, model, state, best=run.best_state,
+                                     replaces=run.checkpoint)
 
 
 def _resume(run: _Run, cfg: TrainConfig, model: nn.Module, optimizer: Any, scheduler: Any,
@@ -401,6 +397,7 @@ def _resume(run: _Run, cfg: TrainConfig, model: nn.Module, optimizer: Any, sched
     if path is None:
         return None  # nothing saved yet: start from scratch
     state = read_state(path)
+    run.checkpoint = path  # the resumed run continues this one: its next checkpoint replaces it
     diffs = {k for k, v in asdict(cfg).items() if state["config"].get(k) != v} - _RESUMABLE_DIFFS
     if diffs:
         raise TrainConfigError(f"{path}: saved with different {sorted(diffs)}; use a new checkpoint_dir")

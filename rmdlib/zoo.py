@@ -12,13 +12,18 @@ and caches it:
 One frozen :class:`PretrainConfig`, ``PRETRAIN``, fixes the offline run, so
 chapter 3's run *is* the cached one.  The cache lives under ``$RMD_CACHE`` (default
 ``~/.cache/rmdlib``) in a folder named by a hash of everything that decides the
-weights (config, tokenizer vocabulary, texts, ``rmdlib.__version__``); it is
-written to a temporary folder and renamed, so a crash never leaves half a model.
-Used in chapters 3 to 9.
+weights: config, tokenizer vocabulary, texts, and the code that trains them
+(:func:`code_digest`: this module and every ``rmdlib`` module it imports, directly
+or not, with docstrings and comments left out, so an edit to ``rtd``, ``train``
+or ``synth`` never reuses stale weights and an edit to prose never retrains).
+It is written to a temporary folder and renamed, so a crash never leaves half a model.
+Used in chapters 1, 3, 4, 5, 6 and 7.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import json
 import os
@@ -35,14 +40,13 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from transformers import AutoTokenizer, ElectraForMaskedLM, ElectraForPreTraining, PreTrainedTokenizerFast
 
-import rmdlib
 from rmdlib import synth
 from rmdlib.profile import Profile
 from rmdlib.rtd import ElectraPair, build_mlm, build_pair, make_mlm_loss_fn, make_rtd_loss_fn
 from rmdlib.tokens import train_wordpiece
 from rmdlib.train import History, TrainConfig, fit
 
-__all__ = ["HUB_GENERATORS", "PRETRAIN", "PretrainConfig", "Pretrained", "cache_root", "cached_pretrain",
+__all__ = ["HUB_GENERATORS", "PRETRAIN", "PretrainConfig", "Pretrained", "cache_root", "cached_pretrain", "code_digest",
            "electra_pair", "encoder", "flops_per_token", "load_pretrained", "new_mlm", "new_pair", "pack", "pretrain",
            "pretrain_loader", "pretraining_texts", "run_key", "tokenizer", "train_config"]
 
@@ -102,6 +106,56 @@ def _digest(*parts: object) -> str:
     return h.hexdigest()[:16]
 
 
+def _rmdlib_imports(tree: ast.Module) -> set[str]:
+    """Names of the rmdlib modules a parsed module imports, lazily or not."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "rmdlib":
+            parts = node.module.split(".")
+            found |= {parts[1]} if len(parts) > 1 else {a.name for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("rmdlib.")}
+    return found
+
+
+def _without_docstrings(tree: ast.Module) -> ast.Module:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def code_digest(package: Path | None = None, root: str = "zoo") -> str:
+    """Hash of the code of ``root`` and of every module of ``package`` (default: rmdlib) it imports, transitively.
+
+    Each module counts as its syntax tree without docstrings (comments are not in
+    the tree): what the code does, not how it is explained.  Part of :func:`run_key`.
+    """
+    if package is None:
+        return _library_digest()
+    seen, todo, h = set(), [root], hashlib.sha256()
+    while todo:
+        name = todo.pop()
+        path = package / f"{name}.py"
+        if name in seen or not path.is_file():
+            continue
+        seen.add(name)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        todo += sorted(_rmdlib_imports(tree))
+    for name in sorted(seen):
+        tree = _without_docstrings(ast.parse((package / f"{name}.py").read_text(encoding="utf-8")))
+        h.update(f"{name}\0{ast.dump(tree)}\0".encode())
+    return h.hexdigest()[:16]
+
+
+@functools.cache
+def _library_digest() -> str:
+    return code_digest(Path(__file__).resolve().parent)
+
+
 def _atomic_dir(final: Path, write) -> Path:
     """Call ``write(tmp_dir)``, then rename tmp_dir to ``final``; if another process won the race, keep theirs."""
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -146,11 +200,11 @@ def tokenizer(P: Profile, cfg: PretrainConfig = PRETRAIN) -> PreTrainedTokenizer
     """The profile's tokenizer: cached WordPiece on the micro-world (offline), else ``P.encoder``'s.
 
     Offline: ``train_wordpiece(synth.corpus(cfg.seed, cfg.corpus_docs), vocab_size=cfg.vocab_size)``,
-    saved once under ``cache_root()``.  Used in chapters 3 to 9.
+    saved once under ``cache_root()``.  Used in chapters 1, 3, 4, 5, 6 and 7.
     """
     if P.encoder is not None:
         return AutoTokenizer.from_pretrained(P.encoder)
-    key = _digest("wordpiece", rmdlib.__version__, cfg.seed, cfg.corpus_docs, cfg.vocab_size)
+    key = _digest("wordpiece", code_digest(), cfg.seed, cfg.corpus_docs, cfg.vocab_size)
     path = cache_root() / f"wordpiece-{key}"
     if not path.is_dir():
         tok = train_wordpiece(synth.corpus(cfg.seed, n_docs=cfg.corpus_docs), vocab_size=cfg.vocab_size)
@@ -237,9 +291,9 @@ def pretrain(cfg: PretrainConfig, tok: PreTrainedTokenizerFast, texts: Sequence[
 
 
 def run_key(cfg: PretrainConfig, tok: PreTrainedTokenizerFast, texts: Sequence[str]) -> str:
-    """Hash of everything that decides the pretrained weights: config, vocabulary, texts, library version."""
+    """Hash of everything that decides the pretrained weights: config, vocabulary, texts and :func:`code_digest`."""
     vocab = sorted(tok.get_vocab().items())
-    return _digest("electra", rmdlib.__version__, asdict(cfg), vocab, _texts_digest(texts))
+    return _digest("electra", code_digest(), asdict(cfg), vocab, _texts_digest(texts))
 
 
 def load_pretrained(path: str | Path) -> tuple[ElectraPair, History, float]:
@@ -271,7 +325,7 @@ def _pretrain_to_cache(cfg: PretrainConfig, tok: PreTrainedTokenizerFast, texts:
             pair.save_discriminator(tmp / "discriminator")
             tok.save_pretrained(tmp / "discriminator")  # the encoder folder is self-contained
             run = {"config": asdict(cfg), "seconds": seconds, "history": asdict(history),
-                   "rmdlib": rmdlib.__version__}
+                   "code_digest": code_digest()}
             (tmp / "run.json").write_text(json.dumps(run, indent=1), encoding="utf-8")
 
         _atomic_dir(path, write)
@@ -283,7 +337,7 @@ def electra_pair(P: Profile, cfg: PretrainConfig = PRETRAIN) -> ElectraPair:
 
     Offline: the book's own pair (:func:`cached_pretrain` of ``cfg`` on the micro-world).
     Otherwise: ``P.encoder`` and its generator (``HUB_GENERATORS``) from the Hub.
-    Used in chapters 3 and 9.
+    Used in chapter 1.
     """
     if P.encoder is None:
         return cached_pretrain(cfg, tokenizer(P, cfg), pretraining_texts(P, cfg), device=P.device).pair
@@ -296,7 +350,7 @@ def electra_pair(P: Profile, cfg: PretrainConfig = PRETRAIN) -> ElectraPair:
 def encoder(P: Profile, cfg: PretrainConfig = PRETRAIN) -> str:
     """What ``rmdlib.models.build_tagger`` should load: the cached discriminator folder, or ``P.encoder``.
 
-    Offline this pretrains first if the cache is empty (about a minute).  Used in chapters 4 to 9.
+    Offline this pretrains first if the cache is empty (about a minute).  Used in chapters 3, 4, 5, 6 and 7.
     """
     if P.encoder is not None:
         return P.encoder

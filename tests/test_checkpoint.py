@@ -23,8 +23,8 @@ def test_save_checkpoint_keeps_the_latest_whole_one(tmp_path) -> None:
     torch.manual_seed(0)
     model = TiedTagger()
     best = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    save_checkpoint(tmp_path, 1, model, {"step": 1})
-    path = save_checkpoint(tmp_path, 2, model, {"step": 2, "t": torch.arange(3)}, best=best)
+    first = save_checkpoint(tmp_path, 1, model, {"step": 1})
+    path = save_checkpoint(tmp_path, 2, model, {"step": 2, "t": torch.arange(3)}, best=best, replaces=first)
     assert path == tmp_path / "step-0000002" and [p.name for p in tmp_path.iterdir()] == ["step-0000002"]
     (tmp_path / ".tmp-step-0000003").mkdir()  # a write that crashed before its rename
     (tmp_path / "step-0000009").mkdir()  # a directory without a state file
@@ -157,3 +157,17 @@ def test_resume_refuses_a_changed_config_and_starts_fresh_without_checkpoint(tmp
     assert [r["loss"] for r in fresh.train] == [r["loss"] for r in plain.train]
     with pytest.raises(TrainConfigError, match="lr"):
         fit(TiedTagger(), tagging_loss, [batch], cfg=TrainConfig(**{**cfg.__dict__, "lr": 1.0}), resume=True)
+
+
+def test_checkpoints_delete_only_what_this_run_wrote(tmp_path) -> None:
+    """The user's step-* folder and file, and another run's checkpoint, survive a fit that checkpoints there."""
+    (tmp_path / "step-by-step").mkdir()
+    (tmp_path / "step-by-step" / "notes.txt").write_text("mine")
+    (tmp_path / "step-plan.md").write_text("mine too")  # the old code's rmtree failed on a file
+    torch.manual_seed(0)
+    other = save_checkpoint(tmp_path, 99, TiedTagger(), {"step": 99})  # another run's, kept
+    loss_fn, loader, val, cfg = _resume_setup(tmp_path, None)
+    fit(TiedTagger(), loss_fn, loader, val, cfg)  # checkpoints at steps 2, 4, ..., 10
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["step-0000010", "step-0000099", "step-by-step", "step-plan.md"]
+    assert (tmp_path / "step-by-step" / "notes.txt").read_text() == "mine" and read_state(other)["step"] == 99

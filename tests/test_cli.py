@@ -25,7 +25,10 @@ from rmdlib import _parallel as par
 from rmdlib import cli
 from rmdlib.infer import SBD_LABELS, predict_sentence_ends, predict_tags
 from rmdlib.metrics import boundary_scores, entity_scores
-from rmdlib.models import load_tagger
+from rmdlib.data import load_ner
+from rmdlib.models import build_encoder, load_tagger
+from rmdlib.profile import seed_everything
+from rmdlib.tagging import TaggingConfig, evaluate_tagger, finetune_tagger
 from rmdlib.synth import LABELS, ner_splits, sbd_splits
 from rmdlib.train import TrainConfig
 
@@ -139,6 +142,32 @@ def test_single_process_sbd_finetune_scores_sentence_ends(tmp_path, capsys) -> N
     expected = boundary_scores([d.sentence_ends for d in docs], pred)
     assert {k: result[k] for k in expected} == expected and result["support"] == sum(len(d.sentence_ends) for d in docs)
     assert json.loads((out / "history.json").read_text())["evals"] == []  # no validation split, no evaluation
+
+
+def test_cli_finetune_and_the_books_finetune_tagger_give_the_same_weights_and_f1(tmp_path, capsys) -> None:
+    """``rmd finetune ner`` and ``rmdlib.tagging.finetune_tagger`` (chapter 4's call): same seed, same data, same run."""
+    out = tmp_path / "cli"
+    flags = ["--n-train", "48", "--n-val", "8", "--n-test", "16", *TINY, "--max-steps", "4", "--eval-every", "2",
+             "--eval-batch-size", "64", "--seed", "3", "--no-progress"]
+    assert cli.main(["finetune", "ner", "--output", str(out), *flags]) == 0
+    cli_f1 = json.loads((out / "eval.json").read_text())["f1"]
+    cli_history = json.loads((out / "history.json").read_text())
+
+    ds = load_ner("synthetic", seed=3, n_train=48, n_val=8, n_test=16)
+    tok = AutoTokenizer.from_pretrained(out)  # the WordPiece the CLI trained on the same training texts
+    seed_everything(3)
+    encoder = build_encoder(vocab_size=len(tok), hidden=32, layers=1, heads=2, pad_token_id=tok.pad_token_id)
+    cfg = TaggingConfig(batch_size=16, eval_batch_size=64, max_length=32, stride=8)
+    train_cfg = TrainConfig(max_steps=4, eval_every=2, monitor="f1", mode="max", seed=3, progress=False)
+    model, history = finetune_tagger(encoder, ds, tok, train_cfg, cfg)
+
+    saved = load_file(str(out / "model.safetensors"))
+    assert saved.keys() == model.state_dict().keys()
+    for name, value in model.state_dict().items():
+        assert torch.equal(saved[name], value), name
+    assert evaluate_tagger(model, tok, ds["test"], cfg)["f1"] == cli_f1
+    assert [e["f1"] for e in history.evals] == [e["f1"] for e in cli_history["evals"]]
+    assert [r["loss"] for r in history.train] == [r["loss"] for r in cli_history["train"]]
 
 
 def test_pretrain_starts_at_the_closed_form_losses_and_saves_an_encoder(tmp_path, capsys) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pytest
 
 from rmdlib.conll import (
-    ConllLayout, DataFormatError, Sentence, conllu_documents, iob1_to_iob2, read_conll, read_conllu,
+    ConllLayout, DataFormatError, DataFormatWarning, Sentence, conllu_documents, iob1_to_iob2, read_conll, read_conllu,
     write_conll,
 )
 from rmdlib.synth import SbdDoc
@@ -219,3 +220,74 @@ def test_real_ud_ewt_rebuilds_every_text_line(split, sentences, docs):
     assert sum(len(d.sentence_ends) for d in documents) == sentences
     rebuilt = [d.text[a:b].strip() for d in documents for a, b in zip((0, *d.sentence_ends), d.sentence_ends)]
     assert rebuilt == [s.text for s in ud]
+
+
+# --- issue 17: input that must not pass silently, tested from the outside (file in, result or error out) ---
+
+def test_a_byte_order_mark_is_not_part_of_the_first_token(tmp_path):
+    plain = read_conll(_file(tmp_path, "EU B-ORG\nrejects O\n", "a.txt")).sentences
+    bom = read_conll(_file(tmp_path, "\ufeffEU B-ORG\nrejects O\n", "b.txt")).sentences
+    assert bom == plain and bom[0].tokens == ("EU", "rejects")
+    with_docstart = read_conll(_file(tmp_path, "\ufeff" + CONLL03, "c.txt")).sentences
+    assert with_docstart == read_conll(_file(tmp_path, CONLL03, "d.txt")).sentences  # no bogus sentence
+    assert with_docstart[0].tokens == ("EU", "rejects", "German")
+    assert read_conllu(_file(tmp_path, "\ufeff" + CONLLU, "x.conllu")) == read_conllu(_file(tmp_path, CONLLU, "y.conllu"))
+
+
+@pytest.mark.parametrize("text, line, cause", [
+    ("EU B-ORG \nrejects O\n", 1, "line ends with a space after 'EU B-ORG'"),
+    ("EU NNP B-ORG\nrejects VBZ O \n", 2, "line ends with a space after 'rejects VBZ O'"),
+    ("EU\tB-ORG\t\nrejects\tO\n", 1, "line ends with a tab after 'EU\\tB-ORG'"),
+    ("EU B-ORG\nrejects O\r", 2, "line ends with a carriage return (\\r) without a line feed after 'rejects O'"),
+])
+def test_trailing_whitespace_is_named_as_the_cause(tmp_path, text, line, cause):
+    path = _file(tmp_path, text)
+    with pytest.raises(DataFormatError) as err:
+        read_conll(path)
+    assert err.value.line == line and err.value.reason.startswith(cause), err.value.reason
+
+
+@pytest.mark.parametrize("text, line, found", [
+    ("EU B-ORG\r\nrejects O\nGerman B-MISC\n", 2, "LF alone"),  # first line CRLF, the rest LF ("19 columns")
+    ("EU B-ORG\nrejects O\r\nGerman B-MISC\n", 2, "CRLF"),  # a stray \r at the end of a tag
+])
+def test_mixed_line_ends_are_named_as_the_cause(tmp_path, text, line, found):
+    for reader, name in ((read_conll, "a.txt"), (read_conllu, "a.conllu")):
+        path = _file(tmp_path, text, name)
+        with pytest.raises(DataFormatError) as err:
+            reader(path)
+        assert err.value.line == line and err.value.reason.startswith("mixed line ends") and found in err.value.reason
+
+
+def test_a_conllu_line_with_trailing_whitespace_is_named(tmp_path):
+    path = _file(tmp_path, CONLLU.replace("punct\t_\t_\n", "punct\t_\t_ \n", 1), "x.conllu")
+    with pytest.raises(DataFormatError, match=r":10: line ends with a space"):
+        read_conllu(path)
+
+
+def test_a_text_comment_that_disagrees_with_its_tokens_names_the_sentence(tmp_path):
+    path = _file(tmp_path, CONLLU.replace("# text = Fine.", "# text = Fine!"), "x.conllu")
+    with pytest.raises(DataFormatError) as err:
+        read_conllu(path)
+    assert err.value.line == 12 and "sentence 's2'" in err.value.reason and "at character 4" in err.value.reason
+
+
+def test_conllu_documents_honour_space_after_no_between_sentences(tmp_path):
+    zh = ("# newdoc id = d\n# sent_id = 1\n# text = 我来了。\n"
+          "1\t我来了\t_\t_\t_\t_\t0\troot\t_\tSpaceAfter=No\n2\t。\t_\t_\t_\t_\t1\tpunct\t_\tSpaceAfter=No\n\n"
+          "# sent_id = 2\n# text = 好。\n"
+          "1\t好\t_\t_\t_\t_\t0\troot\t_\tSpaceAfter=No\n2\t。\t_\t_\t_\t_\t1\tpunct\t_\tSpaceAfter=No\n\n")
+    (doc,) = conllu_documents(read_conllu(_file(tmp_path, zh, "zh.conllu")))
+    assert doc == SbdDoc("我来了。好。", (4, 6))  # no space invented at the sentence boundary
+
+
+def test_iob1_data_read_as_iob2_warns_naming_the_scheme_option(tmp_path):
+    iob1 = "Kim I-PER\nsaw O\nOslo I-LOC\n\nAcme I-ORG\nCorp I-ORG\nhired O\nLee I-PER\n\n"
+    path = _file(tmp_path, iob1)
+    with pytest.warns(DataFormatWarning, match=r"4 of 4 entities start with I-.*scheme='IOB1'"):
+        read_conll(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_conll(path, scheme="IOB1")  # converted, no warning
+        read_conll(_file(tmp_path, CONLL03, "iob2.txt"))  # IOB2 data: no warning
+        read_conll(_file(tmp_path, "Kim I-PER\nsaw O\n\nOslo B-LOC\n", "slip.txt"))  # one slip is not IOB1

@@ -197,3 +197,21 @@ def test_real_conll2003_through_rmd_data(monkeypatch):
     assert {k: len(set(v["doc_id"])) for k, v in dsd.items()} == {"train": 946, "validation": 216, "test": 231}
     first = dsd["train"][0]
     assert (first["tokens"][:3], first["ner_tags"][:3]) == (["EU", "rejects", "German"], [3, 0, 7])
+
+
+def test_a_folder_file_whose_name_maps_to_no_split_is_an_error_that_lists_it(tmp_path):
+    for name in ("eng_training_data.conll", "valid.txt", "test.txt"):  # "training" is a split name part
+        (tmp_path / name).write_text(CONLL)
+    (tmp_path / "README.md").write_text("documentation is skipped")
+    assert list(load_ner(tmp_path, label_names=CONLL2003_LABELS)) == ["train", "validation", "test"]
+    (tmp_path / "eng_training_data.conll").rename(tmp_path / "eng.trn")  # the old code dropped it silently
+    with pytest.raises(ValueError) as err:
+        load_ner(tmp_path, label_names=CONLL2003_LABELS)
+    assert "no split in the names of ['eng.trn']" in str(err.value)
+    assert "'dev', 'test', 'testa', 'testb', 'train', 'training', 'val', 'valid', 'validation'" in str(err.value)
+
+
+def test_a_mapping_keyed_by_file_names_is_not_taken_as_split_names(tmp_path):
+    (tmp_path / "a.iob").write_text("Kim B-PER\nsang O\n")
+    with pytest.raises(ValueError, match=r"mapping keys \['eng.train.iob'\] are not split names"):
+        load_ner({"eng.train.iob": tmp_path / "a.iob"}, label_names=TINY_LABELS)

@@ -151,3 +151,22 @@ def test_sentence_ends_of_a_batch_equal_one_by_one(sbd, tok) -> None:
     texts = ["A. B.", "", "x y", "Paris. Paris."]
     assert predict_sentence_ends(sbd, tok, texts) == [predict_sentence_ends(sbd, tok, t) for t in texts]
     assert predict_sentence_ends(sbd, tok, texts) == [[2, 5], [], [3], [6, 13]]
+
+
+def test_a_bare_list_of_words_is_refused_not_read_as_many_texts(ner, tok) -> None:
+    words = ["John", "Smith", "visited", "Paris"]
+    with pytest.raises(InferError, match=r"4 strings without whitespace .* pass \[words\] for one pre-split"):
+        tag(ner, tok, words)
+    assert tag(ner, tok, [words]) == [[Entity("John Smith", "PER", 0, 10), Entity("Paris", "LOC", 19, 24)]]
+    assert tag(ner, tok, [[w] for w in words])[3] == [Entity("Paris", "LOC", 0, 5)]  # one-word texts, said so
+    assert tag(ner, tok, ["John Smith", "in Paris"])[1] == [Entity("Paris", "LOC", 3, 8)]  # texts still work
+
+
+@pytest.mark.parametrize("call", [
+    lambda m, t: tag(m, t, "Paris \ud800 is nice"),
+    lambda m, t: predict_tags(m, t, [["Paris", "x\udc80"]]),
+    lambda m, t: split_sentences(m, t, "Hello.\ud800 Bye."),
+])
+def test_a_lone_surrogate_is_the_librarys_error_not_a_tokenizer_type_error(ner, tok, call) -> None:
+    with pytest.raises(InferError, match=r"input 0: the word .* holds a lone surrogate"):
+        call(ner, tok)

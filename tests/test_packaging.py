@@ -66,6 +66,36 @@ def test_dependencies_are_lower_bounded_so_colab_keeps_its_torch():
         assert spec.startswith(">=") and "," not in spec and "==" not in spec, (name, spec)
 
 
+def _imported_top_level_names() -> set[str]:
+    import ast
+
+    names = set()
+    for path in (ROOT / "rmdlib").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def test_every_runtime_dependency_is_imported_by_rmdlib():
+    """A package in ``dependencies`` that rmdlib never imports belongs in the extra that needs it."""
+    project = _pyproject()["project"]
+    runtime = {Requirement(line).name.lower().replace("-", "_") for line in project["dependencies"]}
+    assert runtime - _imported_top_level_names() == set()
+    assert "accelerate" in {Requirement(x).name for x in project["optional-dependencies"]["bench"]}
+
+
+def test_the_readmes_test_command_is_the_one_ci_runs():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Two commands", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    test_line = next(line for line in block.splitlines() if "test" in line.split("#")[0])
+    ci = [line for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+          if line.strip() and not line.startswith(("#", "set ", "cd "))]
+    assert ci == [test_line.split("#")[0].strip()] == ["make test"]
+
+
 def test_package_is_importable_with_its_version():
     import rmdlib
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -85,6 +86,36 @@ def test_cache_key_follows_config_texts_and_vocabulary() -> None:
     assert zoo.run_key(TINY, tok, texts[:-1]) != key
     other_tok = zoo.tokenizer(OFFLINE, replace(TINY, vocab_size=200))
     assert zoo.run_key(TINY, other_tok, texts) != key
+
+
+def _edit(path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_the_cache_key_follows_the_code_that_trains_not_its_prose(tmp_path, monkeypatch) -> None:
+    """A copy of the package: a code change in rtd, train or synth changes the key; a docstring or comment does not."""
+    package = tmp_path / "rmdlib"
+    package.mkdir()
+    for src in Path(zoo.__file__).parent.glob("*.py"):
+        (package / src.name).write_bytes(src.read_bytes())
+    digest = zoo.code_digest(package)
+    assert digest == zoo.code_digest(Path(zoo.__file__).parent)  # the copy is the same code
+    _edit(package / "rtd.py", '"""Build an ELECTRA generator/discriminator pair', '"""Build a generator and a discriminator')
+    _edit(package / "train.py", "# peak learning rate", "# the top learning rate")
+    _edit(package / "metrics.py", "def ", "def _unused() -> None:\n    pass\n\n\ndef ")  # not imported by the zoo
+    assert zoo.code_digest(package) == digest
+    for module, old, new in [("rtd", "mask_prob: float = 0.15", "mask_prob: float = 0.2"),
+                             ("train", "grad_clip: float | None = 1.0", "grad_clip: float | None = 2.0"),
+                             ("synth", "import random", "import random  # noqa\nSEED_SHIFT = 1")]:
+        _edit(package / f"{module}.py", old, new)
+        assert zoo.code_digest(package) != digest, module
+        digest = zoo.code_digest(package)
+    tok, texts = zoo.tokenizer(OFFLINE, TINY), zoo.pretraining_texts(OFFLINE, TINY)
+    key = zoo.run_key(TINY, tok, texts)
+    monkeypatch.setattr(zoo, "code_digest", lambda: digest)  # what run_key sees after such an edit
+    assert zoo.run_key(TINY, tok, texts) != key
 
 
 def test_pretraining_is_a_function_of_the_config_and_leaves_global_rng_alone() -> None:
