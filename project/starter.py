@@ -12,10 +12,9 @@
 # ---
 
 # %% [markdown]
-# (project-starter)=
 # # Project starter: what transfers?
 #
-# This notebook is the skeleton of the {doc}`course project <../book/project>`. It
+# This notebook is the skeleton of the book's course project. It
 # runs as it is: it fine-tunes the course encoder on a **source** (the micro-world
 # in the offline profile), scores it on the source's test split and zero-shot on a
 # **target** (here a derived micro-world language with half of its plain vocabulary
@@ -155,4 +154,4 @@ print("the interval excludes 0" if result.significant else "the interval include
 # - The error analysis: `metrics.entity_table` per type, seen against unseen
 #   entities (chapter 4), and at least one figure.
 # - The report: question, setup, this table, the interval, the analysis, and what
-#   the run cannot show. The {doc}`rubric <../book/project>` says how it is graded.
+#   the run cannot show. The rubric on the book's project page says how it is graded.

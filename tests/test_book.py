@@ -62,7 +62,7 @@ def test_repository_url_is_set_in_exactly_one_place():
     url = sync.repository_url()
     holders = []
     for path in ROOT.rglob("*"):
-        skip = {".git", ".venv", "_build", "chapters", "colab", "__pycache__"}  # colab/: written by make sync
+        skip = {".git", ".venv", "_build", "chapters", "project", "colab", "__pycache__"}  # written by make sync
         if path.is_file() and not skip.intersection(path.relative_to(ROOT).parts):
             try:
                 if url in path.read_text(encoding="utf-8"):

@@ -28,6 +28,7 @@ import colab_edition  # noqa: E402  (tools/ is not a package)
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
+PROJECT = ROOT / "project"  # the course project's starter notebook, paired like a chapter
 COLAB = ROOT / "colab"
 REPO_LINE = re.compile(r'^(\s*REPO = )"[^"]*"', re.MULTILINE)
 
@@ -75,10 +76,15 @@ def _comparable(nb: nbformat.NotebookNode) -> list[tuple[str, str, tuple[str, ..
     return [(c.cell_type, c.source, tuple(c.metadata.get("tags", ()))) for c in nb.cells]
 
 
+def sources() -> list[Path]:
+    """Every Jupytext source: the chapters, then the project starter."""
+    return sorted(CHAPTERS.glob("[0-9][0-9]_*.py")) + sorted(PROJECT.glob("*.py"))
+
+
 def problems() -> list[str]:
     """Every way in which the chapters are out of sync (empty when all is well)."""
     found, url = [], repository_url()
-    for py in sorted(CHAPTERS.glob("[0-9][0-9]_*.py")):
+    for py in sources():
         source = py.read_text(encoding="utf-8")
         if 'REPO = "' not in source:
             found.append(f"{py.name}: no Colab install cell (a REPO = \"...\" line)")
@@ -93,7 +99,7 @@ def problems() -> list[str]:
             found.append(f"{ipynb.name}: carries outputs (run `make sync`)")
         if _comparable(nb) != _comparable(paired_notebook(py)):
             found.append(f"{ipynb.name}: differs from {py.name} (run `make sync`)")
-    for ipynb in sorted(CHAPTERS.glob("*.ipynb")):
+    for ipynb in [*sorted(CHAPTERS.glob("*.ipynb")), *sorted(PROJECT.glob("*.ipynb"))]:
         if not ipynb.with_suffix(".py").exists():
             found.append(f"{ipynb.name}: no paired .py source")
     return found + colab_problems()
@@ -118,7 +124,7 @@ def colab_problems() -> list[str]:
 def sync() -> None:
     """Rewrite install cells and notebooks from the ``.py`` sources."""
     url = repository_url()
-    for py in sorted(CHAPTERS.glob("[0-9][0-9]_*.py")):
+    for py in sources():
         source = py.read_text(encoding="utf-8")
         if with_repo_url(source, url) != source:
             py.write_text(with_repo_url(source, url), encoding="utf-8")
