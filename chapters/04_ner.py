@@ -526,6 +526,20 @@ for row, key in (("always O", "allo"), ("gazetteer", "gaz"), ("fine-tuned tagger
 # wants, whole names with the right type, which is why every NER result in this book
 # and in the literature is an entity F1.
 #
+# :::{admonition} A common mistake
+# :class: warning
+# Some tutorials score NER with scikit-learn's `classification_report` or
+# `f1_score(average="micro")` over all token tags, `O` included, and report a "97 %
+# F1". When every token gets exactly one tag, each wrong tag is one false positive
+# (of the predicted tag) and one false negative (of the gold tag), so micro-averaged
+# precision, recall and F1 over all tags are all equal to token accuracy
+# (`tests/test_metrics.py` checks it against scikit-learn). Such an "F1" is the
+# token accuracy above, always-`O` floor included, and says nothing about entities.
+# Nor is a classification report BLEU {cite}`papineni2002bleu`, as some articles call
+# it: BLEU scores n-gram overlap between generated text and reference translations
+# and has no meaning for a tagger, whose output is one tag per word.
+# :::
+#
 # **Published reference points** (CoNLL-2003 English test set, the colab profile's data;
 # the micro-world numbers above are not comparable with them). BERT-base reaches 92.4
 # test F1 in the BERT paper {cite}`devlin2019bert`, but that system gave the model the
@@ -998,6 +1012,6 @@ glue("ex4_strict", metrics.entity_scores([["O", "B-PER", "I-PER", "O"]], [["O", 
 # inside/outside/begin tagging of chunks, {cite:t}`nakayama2018seqeval` for seqeval,
 # which `rmdlib.metrics` follows, {cite:t}`devlin2019bert` for fine-tuning a pretrained
 # encoder for NER with first-sub-token labels and for the 92.4 F1 reference point,
-# {cite:t}`clark2020electra` for the ELECTRA encoders, and
-# {cite:t}`wolf2020transformers` for the token-classification models and tokenizers
+# {cite:t}`clark2020electra` for the ELECTRA encoders, {cite:t}`papineni2002bleu` for
+# BLEU, and {cite:t}`wolf2020transformers` for the token-classification models and tokenizers
 # that `rmdlib` builds on.

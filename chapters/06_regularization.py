@@ -25,7 +25,8 @@
 # 3. derive the fast gradient method ({term}`FGM`) and projected gradient descent
 #    ({term}`PGD`) on input embeddings, and choose the perturbation size $\varepsilon$ on
 #    the scale of the embeddings you actually have;
-# 4. run a seeded ablation and tell a real difference from seed-to-seed noise.
+# 4. run a seeded ablation and state each difference with a paired
+#    {term}`confidence interval`, so that a real difference is told from noise.
 # :::
 #
 # **Time:** about 60 minutes to read and run; the code runs in about three minutes on
@@ -87,8 +88,11 @@ from datasets import DatasetDict
 from IPython.display import display
 
 from rmdlib import data, models, regularize, tokens, zoo
+from rmdlib.compare import paired_f1
 from rmdlib.losses import token_cross_entropy
-from rmdlib.tagging import TaggingConfig, evaluate_tagger, finetune_tagger, label_names, windows
+from rmdlib.metrics import entity_scores
+from rmdlib.tagging import (TaggingConfig, evaluate_tagger, finetune_tagger,
+                            label_names, predict_split, windows)
 from rmdlib.train import TrainConfig
 
 ner = data.load_ner(P.ner_data)
@@ -98,6 +102,7 @@ small = DatasetDict(
     test=ner["test"],
 )
 names = label_names(small)
+test_gold = [[names[t] for t in tags] for tags in small["test"]["ner_tags"]]
 tok = zoo.tokenizer(P)
 encoder_path = zoo.encoder(P)  # offline: chapter 3's cached discriminator; colab: ELECTRA-Small from the Hub
 n_params = sum(p.numel() for p in models.build_tagger(encoder_path, names).parameters())
@@ -298,14 +303,26 @@ print(f"H(q~) = {floor:.4f}; final training loss with smoothing = {ls_history.tr
 # \qquad L(e + r_\text{adv}) \approx L(e) + \varepsilon\lVert g\rVert_2 ,
 # $$
 #
-# the **fast gradient method** (FGM) of {cite:t}`miyato2017adversarial`, who applied the
-# fast gradient sign idea to embeddings with an L2 norm. Training minimises
+# the **fast gradient method** (FGM) of {cite:t}`miyato2017adversarial`. The idea is
+# {cite:t}`goodfellow2015explaining`'s fast gradient *sign* method for images, which
+# bounds the perturbation in the max norm, $\lVert r\rVert_\infty \le \varepsilon$, and so
+# takes $r = \varepsilon\,\operatorname{sign}(g)$; Miyato et al. moved it to word
+# embeddings with the L2 norm above. Training minimises
 # $L(e) + L(e + r_\text{adv})$, with $r_\text{adv}$ held constant. The norm is taken
 # per example over all its tokens, and padding is masked out so that padded positions
 # are never perturbed. **PGD** {cite}`madry2018towards` takes $K$ smaller steps of size
 # $\alpha$ instead of one, projecting back onto the $\varepsilon$-ball after each, and
 # trains on the loss at the end point: a better approximation of the worst case, at
-# $K+1$ forward passes per step. Both are `loss_fn` wrappers, so `fit` does not change:
+# $K+1$ forward passes per step.
+#
+# Our PGD departs from Madry et al.'s in three ways, each on purpose. They attack
+# images inside an L∞ ball with sign steps $\alpha\operatorname{sign}(g_k)$; we stay in
+# FGM's L2 ball and take L2-normalised steps $\alpha\, g_k / \lVert g_k\rVert_2$, so
+# that FGM and PGD differ only in the number of steps (a sign step would move every
+# coordinate of every token, padding aside, by the same amount). They start from a
+# random point in the ball; we start from $\delta = 0$. And like their min-max
+# objective we train on the adversarial loss alone, while FGM adds it to the clean
+# loss. Both are `loss_fn` wrappers, so `fit` does not change:
 
 # %% tags=["hide-input"]
 source(regularize.fgm)
@@ -318,10 +335,14 @@ source(regularize.fgm)
 #
 # **How large is $\varepsilon$?** It is measured in embedding units, so a value from a
 # paper means nothing until you know the size of the embeddings it was used with.
-# Miyato et al. normalise their embeddings and use $\varepsilon = 5$; BERT fine-tuning
-# scripts commonly use $\varepsilon = 1$ on raw embeddings. Our tiny encoder's
-# embeddings have a different scale, so we measure it: the norm of one example's whole
-# embedding matrix (all its tokens, padding masked), over the training windows.
+# Miyato et al. first normalise their embeddings (zero mean and unit variance per
+# dimension) and choose $\varepsilon$ on validation data; the example commands of
+# their released code train with $\varepsilon = 5$ on those normalised embeddings
+# (`perturb_norm_length=5.0` in `research/adversarial_text` of the TensorFlow models
+# repository). `regularize.fgm`'s default is a round $\varepsilon = 1$. Neither number
+# means anything for raw embeddings of another model, so we measure our encoder's
+# scale: the norm of one example's whole embedding matrix (all its tokens, padding
+# masked), over the training windows.
 
 # %%
 EPSILON_SHARE = 0.05  # eps as a share of the median example's embedding norm
@@ -340,7 +361,7 @@ glue("eps_share", EPSILON_SHARE)
 glue("eps", EPSILON["fgm"])
 glue("eps1_share", 1 / median_norm)
 
-# the BERT scripts' eps = 1, once, to see what a scale mistake does
+# the library's default eps = 1, once, to see what a scale mistake does
 big_model, _ = finetune(Recipe(adversary="fgm"), P.seed, epsilon=1.0)
 big_f1 = evaluate_tagger(big_model, tok, small["validation"], TAGGING)["f1"]
 glue("eps1_val_f1", big_f1)
@@ -379,10 +400,11 @@ SEEDS = (0, 1, 2)
 
 
 def score(recipe, seed):
-    """Validation and test entity F1 of one run (validation F1 of the weights the run ends with)."""
+    """Validation F1, test F1 and test predictions of the weights a run ends with."""
     model, _ = finetune(recipe, seed)
+    test_pred = predict_split(model, tok, small["test"], TAGGING)[1]
     return {"val": evaluate_tagger(model, tok, small["validation"], TAGGING)["f1"],
-            "test": evaluate_tagger(model, tok, small["test"], TAGGING)["f1"]}
+            "test": entity_scores(test_gold, test_pred)["f1"], "pred": test_pred}
 
 
 t0 = time.perf_counter()
@@ -436,72 +458,109 @@ glue("winners", ", ".join(winners) if winners else "none of them")
 # %%
 none_mean, none_std = table.loc["none", "test F1"], table.loc["none", "test std"]
 table["test − none"] = table["test F1"] - none_mean
-noise = np.maximum(table["test std"], none_std)  # the larger seed-to-seed spread of the two
-table["beyond noise"] = (table["test − none"].abs() > 2 * noise) & (table.index != "none")
-display(table.style.format({c: "{:.3f}" for c in table.columns if c != "beyond noise"}))
+versus_none = {name: paired_f1(test_gold, [runs[name, s]["pred"] for s in SEEDS],
+                               [runs["none", s]["pred"] for s in SEEDS])
+               for name in table.index if name != "none"}
+table["CI low"] = pd.Series({n: c.low for n, c in versus_none.items()})
+table["CI high"] = pd.Series({n: c.high for n, c in versus_none.items()})
+per_seed = [f"test, seed {s}" for s in SEEDS]
+display(table.drop(columns=per_seed).style.format("{:.3f}", na_rep=""))
+print(versus_none["FGM"].describe("FGM", "none"))
 
-fig, ax = plt.subplots(figsize=(10, 3.8))
+# %% tags=["hide-input"]
+fig, (ax, ax_d) = plt.subplots(1, 2, figsize=(12, 3.8), width_ratios=(1.2, 1))
 x = np.arange(len(table))
-ax.bar(x, table["test F1"], yerr=table["test std"], capsize=5, alpha=0.8,
+ax.bar(x, table["test F1"], alpha=0.8,
        color=["tab:gray"] + ["tab:blue"] * (len(table) - 1))
 for i, name in enumerate(table.index):
-    ax.scatter(np.full(len(SEEDS), i), [runs[name, s]["test"] for s in SEEDS], color="black", s=12, zorder=3)
+    ax.scatter(np.full(len(SEEDS), i), [runs[name, s]["test"] for s in SEEDS],
+               color="black", s=10, zorder=3)
 ax.axhline(none_mean, color="tab:gray", ls="--", lw=1)
-ax.set_xticks(x, table.index, rotation=20, ha="right")
-ax.set(ylabel="test entity F1", title=f"Regularization ablation: mean ± std over {len(SEEDS)} seeds (dots)")
+ax.set_xticks(x, table.index, rotation=25, ha="right")
 lo = float(min(r["test"] for r in runs.values()))
-ax.set_ylim(max(0.0, lo - 0.1), None)
+ax.set(ylabel="test entity F1", ylim=(max(0.0, lo - 0.1), None),
+       title=f"Test F1: mean (bar) and each of {len(SEEDS)} seeds (dots)")
+arms = list(versus_none)
+for i, name in enumerate(arms):
+    c = versus_none[name]
+    color = "tab:green" if c.low > 0 else "tab:red" if c.high < 0 else "tab:gray"
+    ax_d.errorbar(c.diff, i, xerr=[[c.diff - c.low], [c.high - c.diff]], fmt="o",
+                  color=color, capsize=4)
+ax_d.axvline(0, color="black", lw=1)
+ax_d.set_yticks(np.arange(len(arms)), arms)
+ax_d.invert_yaxis()
+ax_d.set(xlabel="test F1 − none (95% paired bootstrap CI)",
+         title="Difference from no regularization")
 fig.tight_layout()
 plt.show()
 
 best_name = table["test F1"].drop("none").idxmax()
 val_best = table["val F1"].drop("none").idxmax()
-beyond = [n for n in table.index if table.loc[n, "beyond noise"]]
+better = [n for n, c in versus_none.items() if c.low > 0]
+worse = [n for n, c in versus_none.items() if c.high < 0]
 glue("none_f1", float(none_mean))
 glue("none_std", float(none_std))
 glue("best_name", best_name)
 glue("best_f1", float(table.loc[best_name, "test F1"]))
 glue("best_gain", float(table.loc[best_name, "test − none"]))
+glue("best_cmp", versus_none[best_name].describe(best_name, "none"))
 glue("val_best", val_best)
 glue("val_best_test_gain", float(table.loc[val_best, "test − none"]))
 glue("max_std", float(table["test std"].max()))
-glue("beyond_noise", ", ".join(beyond) if beyond else "none of the settings")
-glue("n_beyond", len(beyond))
+glue("n_seeds", len(SEEDS))
+glue("beyond_noise", ", ".join(better) if better else "none of the settings")
+glue("n_beyond", len(better))
+glue("worse_line", f"Significantly *worse* than none: {', '.join(worse)}." if worse
+     else "No setting is significantly worse than none.")
 if "combination" in table.index:
     glue("combo_line", f"The combination ({', '.join(winners)}) reaches test F1 "
-                       f"{table.loc['combination', 'test F1']:.3f} ± {table.loc['combination', 'test std']:.3f}, "
-                       f"{table.loc['combination', 'test − none']:+.3f} against none.", markdown=True)
-else:
-    glue("combo_line", "No single regularizer beat none on validation, so there is no combination to run.",
+                       f"{table.loc['combination', 'test F1']:.3f}; "
+                       f"{versus_none['combination'].describe('combination', 'none')}.",
          markdown=True)
-for name in ("dropout 0.1", "FGM", "PGD", "early stopping", f"label smoothing {SMOOTHING:g}"):
+else:
+    glue("combo_line", "No single regularizer beat none on validation, so there is no "
+                       "combination to run.", markdown=True)
+for name in ("dropout 0.1", "FGM", "PGD", "early stopping",
+             f"label smoothing {SMOOTHING:g}", f"weight decay {WEIGHT_DECAY:g}"):
     key = name.split()[0].lower()
     glue(f"gain_{key}", float(table.loc[name, "test − none"]))
+    glue(f"ci_{key}", f"{versus_none[name].low:+.3f} to {versus_none[name].high:+.3f}")
 
 # %% [markdown]
 # **What the run shows.** Without regularization the test F1 is
-# {glue:text}`none_f1:.3f` ± {glue:text}`none_std:.3f`. Against it, dropout changes the
-# mean by {glue:text}`gain_dropout:+.3f`, label smoothing by {glue:text}`gain_label:+.3f`,
-# early stopping by {glue:text}`gain_early:+.3f`, FGM by {glue:text}`gain_fgm:+.3f` and
-# PGD by {glue:text}`gain_pgd:+.3f`. The largest mean test F1 is {glue:text}`best_name`'s,
-# {glue:text}`best_f1:.3f` ({glue:text}`best_gain:+.3f`); on validation, which is what a
-# practitioner would have chosen by, the best single setting was {glue:text}`val_best`
-# ({glue:text}`val_best_test_gain:+.3f` on test).
+# {glue:text}`none_f1:.3f` ± {glue:text}`none_std:.3f` (mean ± standard deviation over
+# {glue:text}`n_seeds:d` seeds). Against it, paired over the seeds and bootstrapped
+# over the {glue:text}`n_test:,` test sentences (95 % intervals), dropout changes F1 by
+# {glue:text}`gain_dropout:+.3f` ({glue:text}`ci_dropout`), weight decay by
+# {glue:text}`gain_weight:+.3f` ({glue:text}`ci_weight`), label smoothing by
+# {glue:text}`gain_label:+.3f` ({glue:text}`ci_label`), early stopping by
+# {glue:text}`gain_early:+.3f` ({glue:text}`ci_early`), FGM by
+# {glue:text}`gain_fgm:+.3f` ({glue:text}`ci_fgm`) and PGD by
+# {glue:text}`gain_pgd:+.3f` ({glue:text}`ci_pgd`). The largest mean test F1 is
+# {glue:text}`best_name`'s: {glue:text}`best_cmp`. On validation, which is what a
+# practitioner would have chosen by, the best single setting was
+# {glue:text}`val_best` ({glue:text}`val_best_test_gain:+.3f` on test).
 # Chosen on validation: {glue:text}`winners`.
 #
 # {glue:md}`combo_line`
 #
-# **Which differences are real?** The seed-to-seed standard deviation reaches
-# {glue:text}`max_std:.3f`. The rule used throughout the book calls a difference from
-# "none" real only when it exceeds twice the larger of the two standard deviations;
-# {glue:text}`n_beyond:d` setting(s) pass it here: {glue:text}`beyond_noise`. With three
-# seeds, a difference smaller than that is as likely to come from the head's
-# initialisation and the batch order as from the regularizer, and the column "test,
-# seed k" shows how much one seed alone would have misled you. Three further
-# cautions before generalising: the encoder here is tiny and already pretrained on
-# text from the same micro-world, so there is less to overfit than with a 110M-parameter
-# encoder; every regularizer ran at one common setting, not a tuned one; and the
-# validation split is small, so choosing by it is itself noisy. The
+# **Which differences are real?** The book's rule (see {doc}`../book/how-to-use`)
+# calls a setting better than "none" only when the whole 95 % interval of the paired
+# difference lies above 0. {glue:text}`n_beyond:d` setting(s) pass it here:
+# {glue:text}`beyond_noise`. {glue:text}`worse_line` The others cannot be told apart
+# from "none" by this run, whatever their mean says; the right-hand panel shows
+# how wide the intervals are next to the differences. The pairing is what makes
+# them narrow enough to say anything: every arm is scored on the same test sentences
+# with the same seeds, so the sentences that are hard for one arm, hard for all,
+# cancel out of the difference. The interval covers the sampling of test sentences;
+# the seeds are averaged, so a different set of seeds would move each difference a
+# little (the seed-to-seed standard deviation of one arm reaches
+# {glue:text}`max_std:.3f`).
+#
+# Three cautions before generalising: the encoder here is tiny and already pretrained
+# on text from the same micro-world, so there is less to overfit than with a
+# 110M-parameter encoder; every regularizer ran at one common setting, not a tuned
+# one; and the validation split is small, so choosing by it is itself noisy. The
 # {glue:text}`n_runs:d` ablation runs took {glue:text}`ablation_seconds:.0f` s.
 #
 # ## Exercises
@@ -614,10 +673,9 @@ glue("ex3_unpaired", float(max(table.loc["FGM", "test std"], none_std)));
 # * $\varepsilon$ is in embedding units: measure the embeddings before copying a value. Here
 #   $\varepsilon = 1$ was {glue:text}`eps1_share:.0%` of an example's embedding norm and
 #   wrecked training.
-# * In the seeded ablation {glue:text}`n_beyond:d` setting(s) differed from no
-#   regularization by more than twice the seed-to-seed spread
-#   ({glue:text}`beyond_noise`). Report the spread with every ablation, and choose
-#   by validation, never by test.
+# * In the seeded ablation {glue:text}`n_beyond:d` setting(s) beat no regularization
+#   with a 95 % paired interval above 0 ({glue:text}`beyond_noise`). Report every
+#   comparison with its interval, and choose by validation, never by test.
 #
 # ## References
 #
@@ -625,5 +683,7 @@ glue("ex3_unpaired", float(max(table.loc["FGM", "test std"], none_std)));
 # {cite:t}`loshchilov2019decoupled` for decoupled weight decay,
 # {cite:t}`szegedy2016rethinking` and {cite:t}`muller2019does` for label smoothing,
 # {cite:t}`goodfellow2016deep` (chapter 7) for early stopping and regularization in
-# general, {cite:t}`miyato2017adversarial` for adversarial training on embeddings, and
-# {cite:t}`madry2018towards` for projected gradient descent.
+# general, {cite:t}`goodfellow2015explaining` for the fast gradient sign method,
+# {cite:t}`miyato2017adversarial` for adversarial training on embeddings,
+# {cite:t}`madry2018towards` for projected gradient descent, and
+# {cite:t}`koehn2004statistical` for the paired bootstrap.

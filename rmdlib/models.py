@@ -36,7 +36,8 @@ from transformers import AutoModel, AutoModelForTokenClassification, ElectraConf
 from rmdlib.batch import model_inputs
 from rmdlib.losses import token_cross_entropy
 
-__all__ = ["build_encoder", "build_tagger", "electra_config", "load_tagger", "mean_pairwise_cosine", "predict_logits", "tagging_loss_fn"]
+__all__ = ["build_encoder", "build_tagger", "effective_rank", "electra_config", "load_tagger", "mean_pairwise_cosine",
+           "predict_logits", "tagging_loss_fn"]
 
 
 def build_encoder(name_or_path: str | Path | None = None, *, vocab_size: int | None = None, hidden: int = 128,
@@ -155,19 +156,51 @@ def _check_labels(labels: Sequence[str]) -> list[str]:
 
 
 @torch.no_grad()
+def _token_states(model: nn.Module, input_ids: Tensor, attention_mask: Tensor | None) -> Tensor:
+    """Last hidden states of the non-pad tokens, (N, D) in float32."""
+    mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+    hidden = model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, D)
+    return hidden[mask.bool()].float()  # (N, D)
+
+
 def mean_pairwise_cosine(model: nn.Module, input_ids: Tensor, attention_mask: Tensor | None = None) -> float:
     """Mean cosine similarity of the last hidden states over all pairs of distinct non-pad tokens.
 
     About 0.3 for a randomly initialised encoder; 1.0 when every token has the
     same representation (a collapsed encoder: its head cannot tell tokens apart).
+    But a high value does not prove collapse: an *anisotropic* encoder, whose
+    states share a large common offset (Ethayarajh 2019), scores near 1 too while
+    the token-specific part keeps all its directions; :func:`effective_rank`
+    tells the two apart.
     ``model`` is an encoder or any model whose ``base_model`` is one; input_ids (B, T).
     Computed from the sum of unit vectors, so memory stays O(D), not O(N^2).  Used in chapter 3.
     """
-    mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
-    hidden = model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, D)
-    unit = nn.functional.normalize(hidden[mask.bool()].float(), dim=-1)  # (N, D)
+    unit = nn.functional.normalize(_token_states(model, input_ids, attention_mask), dim=-1)  # (N, D)
     n = unit.shape[0]
     if n < 2:
         raise ValueError("mean_pairwise_cosine needs at least two non-pad tokens")
     total = unit.sum(0)  # sum_i u_i; |total|^2 = sum_ij u_i.u_j = n + sum_{i != j} u_i.u_j
     return ((total @ total - n) / (n * (n - 1))).item()
+
+
+def effective_rank(model: nn.Module, input_ids: Tensor, attention_mask: Tensor | None = None, *,
+                   centre: bool = True) -> float:
+    """Effective rank of the last hidden states, exp(H(p)) with p_k = s_k / sum_j s_j.
+
+    s_k are the singular values of the (N, D) matrix of non-pad token states,
+    after subtracting their mean when ``centre`` (Roy and Vetterli 2007).  It runs
+    from 1 (every state on one line: collapsed) to D (the variation spread
+    evenly over all D directions).  Centring removes a common offset, so an
+    anisotropic encoder (mean cosine near 1, see :func:`mean_pairwise_cosine`)
+    whose states still differ in many directions keeps a high effective rank,
+    while a collapsed one does not.  0.0 when all states are equal (no variation).
+    Used in chapter 3.
+    """
+    states = _token_states(model, input_ids, attention_mask).double()  # (N, D)
+    if centre:
+        states = states - states.mean(0)
+    s = torch.linalg.svdvals(states)  # (min(N, D),)
+    if s.max() <= 1e-9 * max(1.0, states.abs().max().item()):
+        return 0.0
+    p = s[s > 0] / s.sum()
+    return torch.exp(-(p * p.log()).sum()).item()

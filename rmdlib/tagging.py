@@ -28,8 +28,8 @@ from rmdlib.models import build_tagger, tagging_loss_fn
 from rmdlib.tokens import Collator, LengthGroupedBatchSampler, encode_words, sbd_words, tokenize_ner
 from rmdlib.train import History, LossFn, TrainConfig, fit
 
-__all__ = ["TaggingConfig", "evaluate_tagger", "finetune_tagger", "fit_tagger", "label_names", "sbd_windows", "train_loader",
-           "windows"]
+__all__ = ["TaggingConfig", "evaluate_tagger", "finetune_tagger", "fit_tagger", "label_names", "predict_split",
+           "sbd_windows", "train_loader", "windows"]
 
 
 @dataclass(frozen=True)
@@ -88,18 +88,25 @@ def _eval_loader(win: Any, tokenizer: Any, cfg: TaggingConfig) -> DataLoader:
     return DataLoader(win, batch_size=cfg.eval_batch_size, shuffle=False, collate_fn=Collator(tokenizer, keep=()))
 
 
-def evaluate_tagger(model: nn.Module, tokenizer: Any, split: Any, cfg: TaggingConfig = TaggingConfig(), *,
-                    strict: bool = False) -> dict[str, float]:
-    """Entity precision, recall and F1 (seqeval default mode = conlleval) on one split.
+def predict_split(model: nn.Module, tokenizer: Any, split: Any,
+                  cfg: TaggingConfig = TaggingConfig()) -> tuple[list[list[str]], list[list[str]]]:
+    """Gold and predicted tag lists of every sentence of one split.
 
     Predictions come from :func:`rmdlib.infer.predict_tags`, the same path that
-    tags new text: windows, one tag per word, nothing truncated.
+    tags new text: windows, one tag per word, nothing truncated.  Chapters 3 and 6
+    pass the predictions of several seeds to :func:`rmdlib.compare.paired_f1`.
     """
     names = label_names(split)
     gold = [[names[t] for t in tags] for tags in split["ner_tags"]]
     pred = predict_tags(model, tokenizer, split["tokens"], max_length=cfg.max_length, stride=cfg.stride,
                         batch_size=cfg.eval_batch_size)
-    return entity_scores(gold, pred, strict=strict)
+    return gold, pred
+
+
+def evaluate_tagger(model: nn.Module, tokenizer: Any, split: Any, cfg: TaggingConfig = TaggingConfig(), *,
+                    strict: bool = False) -> dict[str, float]:
+    """Entity precision, recall and F1 (seqeval default mode = conlleval) on one split."""
+    return entity_scores(*predict_split(model, tokenizer, split, cfg), strict=strict)
 
 
 def fit_tagger(model: nn.Module, train_windows: Any, tokenizer: Any, train_cfg: TrainConfig,

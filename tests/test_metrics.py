@@ -156,6 +156,21 @@ def test_no_predicted_entities_gives_zero_not_nan_and_no_warning():
     assert token_accuracy([["O"] * 8 + ["B-PER", "B-LOC"]], [["O"] * 10]) == pytest.approx(0.8)
 
 
+def test_micro_f1_over_all_token_tags_is_token_accuracy():
+    # The "common mistake" of chapter 4: scikit-learn's micro F1 over every token
+    # tag, O included, equals token accuracy (each error is one FP and one FN).
+    from sklearn.metrics import f1_score as sk_f1
+
+    rng = random.Random(0)
+    tags = ["O", "O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    gold = [[rng.choice(tags) for _ in range(rng.randint(1, 9))] for _ in range(50)]
+    pred = [[t if rng.random() < 0.8 else rng.choice(tags) for t in sent] for sent in gold]
+    flat_gold, flat_pred = sum(gold, []), sum(pred, [])
+    accuracy = token_accuracy(gold, pred)
+    assert sk_f1(flat_gold, flat_pred, average="micro") == pytest.approx(accuracy, abs=1e-12)
+    assert accuracy > entity_scores(gold, pred)["f1"]  # and it flatters the tagger
+
+
 def test_prf_closed_form():
     assert prf(3, 4, 6) == {"precision": 0.75, "recall": 0.5, "f1": pytest.approx(0.6),
                             "support": 6, "n_pred": 4, "n_correct": 3}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -12,7 +13,7 @@ from transformers import (AutoModelForTokenClassification, ElectraForPreTraining
                           ElectraModel)
 
 from rmdlib.losses import IGNORE_INDEX
-from rmdlib.models import (build_encoder, build_tagger, load_tagger, mean_pairwise_cosine, predict_logits,
+from rmdlib.models import (build_encoder, build_tagger, effective_rank, load_tagger, mean_pairwise_cosine, predict_logits,
                            tagging_loss_fn)
 
 LABELS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
@@ -182,3 +183,41 @@ def test_mean_pairwise_cosine_ignores_padding() -> None:
     states = torch.tensor([[[1.0, 0.0], [3.0, 0.0], [0.0, 9.0]]])  # the last position is padding
     mask = torch.tensor([[1, 1, 0]])
     assert mean_pairwise_cosine(_FixedStates(states), torch.zeros(1, 3, dtype=torch.long), mask) == pytest.approx(1.0)
+
+
+def _states(x: torch.Tensor):
+    """A fixed-state encoder and its input ids for an (N, D) set of vectors."""
+    return _FixedStates(x[None]), torch.zeros(1, x.shape[0], dtype=torch.long)
+
+
+D = 8
+RANK_ONE = torch.arange(1.0, 21.0)[:, None] * torch.linspace(-1, 1, D)[None]  # 20 points on one line
+ISOTROPIC = torch.cat([torch.eye(D), -torch.eye(D)])  # mean 0, all D singular values equal
+ANISOTROPIC = ISOTROPIC + 10.0  # the same spread around a large common offset
+
+
+@pytest.mark.parametrize("x, cosine, rank", [
+    (RANK_ONE, 1.0, 1.0),  # collapsed onto one direction
+    (ISOTROPIC, -1 / (2 * D - 1), float(D)),  # each vector's only non-orthogonal partner is its opposite
+    (ANISOTROPIC, None, float(D)),  # cosine near 1, but nothing collapsed
+])
+def test_effective_rank_separates_collapse_from_anisotropy(x, cosine, rank) -> None:
+    model, ids = _states(x)
+    assert effective_rank(model, ids) == pytest.approx(rank, abs=1e-6)
+    if cosine is not None:
+        assert mean_pairwise_cosine(model, ids) == pytest.approx(cosine, abs=1e-6)
+
+
+def test_anisotropy_fools_the_cosine_but_not_the_centred_rank() -> None:
+    model, ids = _states(ANISOTROPIC)
+    assert mean_pairwise_cosine(model, ids) > 0.98  # would read as "collapsed"
+    assert effective_rank(model, ids) == pytest.approx(D)  # the spread keeps all D directions
+    assert effective_rank(model, ids, centre=False) < 2.0  # the offset dominates uncentred
+
+
+def test_effective_rank_closed_form_and_degenerate_cases() -> None:
+    # Orthogonal directions with singular values 3 and 1: p = (3/4, 1/4).
+    x = torch.tensor([[3.0, 0.0], [-3.0, 0.0], [0.0, 1.0], [0.0, -1.0]]) / 2 ** 0.5
+    expected = math.exp(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
+    assert effective_rank(*_states(x)) == pytest.approx(expected)
+    assert effective_rank(*_states(torch.ones(5, 3))) == 0.0  # identical states: no variation

@@ -13,7 +13,7 @@ from rmdlib.data import load_ner
 from rmdlib.metrics import entity_scores
 from rmdlib.models import build_encoder
 from rmdlib.infer import predict_tags
-from rmdlib.tagging import TaggingConfig, evaluate_tagger, finetune_tagger, windows
+from rmdlib.tagging import TaggingConfig, evaluate_tagger, finetune_tagger, predict_split, windows
 from rmdlib.tokens import train_wordpiece
 from rmdlib.train import TrainConfig
 
@@ -49,6 +49,7 @@ def test_windowed_prediction_gives_every_word_its_first_subtoken_tag(world):
     assert pred == expected
     gold = [[names[t] for t in tags] for tags in split["ner_tags"]]
     assert evaluate_tagger(model, tok, split, cfg) == entity_scores(gold, expected)
+    assert predict_split(model, tok, split, cfg) == (gold, expected)
 
 
 def test_finetuning_beats_the_majority_baseline_by_a_margin(world):
