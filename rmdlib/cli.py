@@ -72,18 +72,19 @@ def _split(splits: dict[str, list], name: str) -> list:
 
 def _words_and_ids(task: str, example: Any) -> tuple[list[str], list[int]]:
     if task == "sbd":
-        from rmdlib.tokens import sbd_words
+        from rmdlib.tokens import sbd_labels
 
-        words, _, labels = sbd_words(example.text, example.sentence_ends)
-        return words, labels
+        units, _, labels = sbd_labels(example.text, example.sentence_ends)
+        return units, labels
     return list(example[0]), list(example[1])
 
 
 def _windows(task: str, examples: list, tokenizer: Any, max_length: int, stride: int) -> list[dict]:
-    from rmdlib.tokens import encode_words
+    from rmdlib.tokens import encode_candidates, encode_words
 
     words, ids = zip(*(_words_and_ids(task, x) for x in examples))
-    enc = encode_words(tokenizer, words, ids, max_length=max_length, stride=stride)
+    encode = encode_candidates if task == "sbd" else encode_words  # SBD: labels at candidates (chapter 5)
+    enc = encode(tokenizer, words, ids, max_length=max_length, stride=stride)
     keys = ("input_ids", "attention_mask", "labels")
     return [dict(zip(keys, row)) for row in zip(*(enc[k] for k in keys))]
 

@@ -13,21 +13,24 @@ taggers in exactly this way, so it is written once:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
 from rmdlib.metrics import entity_scores
 from rmdlib.infer import predict_tags
-from rmdlib.models import build_tagger, tagging_loss_fn
-from rmdlib.tokens import Collator, LengthGroupedBatchSampler, encode_words, sbd_words, tokenize_ner
+from rmdlib.models import _model_inputs, build_tagger, tagging_loss_fn
+from rmdlib.losses import IGNORE_INDEX
+from rmdlib.tokens import Collator, LengthGroupedBatchSampler, encode_candidates, sbd_labels, tokenize_ner
 from rmdlib.train import History, LossFn, TrainConfig, fit
 
 __all__ = ["TaggingConfig", "evaluate_tagger", "finetune_tagger", "label_names", "sbd_windows", "train_loader",
-           "windows"]
+           "weighted_loss_fn", "windows"]
 
 
 @dataclass(frozen=True)
@@ -53,19 +56,41 @@ def windows(ds: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig()) -> An
     return tokenize_ner(ds, tokenizer, max_length=cfg.max_length, stride=cfg.stride)
 
 
-def sbd_windows(docs: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig()) -> Any:
+def sbd_windows(docs: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig(), *, strict: bool = True) -> Any:
     """Sentence-split documents (``.text``, ``.sentence_ends``) as training windows with END/O labels.
 
-    Words come from :func:`rmdlib.tokens.sbd_words`; a long document is windowed,
-    never truncated, and each word's label sits on its first sub-token in exactly
-    one window (``-100`` elsewhere).  Returns a ``datasets.Dataset`` of
-    input_ids, attention_mask, labels.  Used in chapter 5 and ``rmd finetune sbd``.
+    Candidates and labels come from :func:`rmdlib.tokens.sbd_labels` (the last
+    sub-token of every whitespace-free run, and every line break); a long
+    document is windowed, never truncated, and each candidate's label sits in
+    exactly one window, the one with most context around it (``-100``
+    elsewhere).  ``strict=False`` skips gold ends inside a whitespace-free token
+    instead of raising.  Returns a ``datasets.Dataset`` of input_ids,
+    attention_mask, labels.  Used in chapter 5 and ``rmd finetune sbd``.
     """
     from datasets import Dataset
 
-    words, labels = zip(*((w, y) for w, _, y in (sbd_words(d.text, d.sentence_ends) for d in docs)))
-    enc = encode_words(tokenizer, words, labels, max_length=cfg.max_length, stride=cfg.stride)
+    units, labels = zip(*((u, y) for u, _, y in (sbd_labels(d.text, d.sentence_ends, strict=strict)
+                                                 for d in docs if d.text.strip())))
+    enc = encode_candidates(tokenizer, units, labels, max_length=cfg.max_length, stride=cfg.stride)
     return Dataset.from_dict({k: enc[k] for k in ("input_ids", "attention_mask", "labels")})
+
+
+def weighted_loss_fn(class_weights: Sequence[float]) -> LossFn:
+    """``loss_fn(model, batch)``: token cross-entropy with a weight per class (for rare classes such as END).
+
+    loss = sum_i w[y_i] * (-log p(y_i)) / sum_i w[y_i] over labelled positions i
+    (``F.cross_entropy(weight=...)``'s weighted mean); all weights 1 is
+    ``models.tagging_loss_fn()``.  Used in chapter 5.
+    """
+    def loss_fn(model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        logits = model(**_model_inputs(batch)).logits  # (B, T, C)
+        if not (batch["labels"] != IGNORE_INDEX).any():
+            return logits.sum() * 0.0  # nothing labelled: 0, not 0/0
+        weight = torch.tensor(class_weights, dtype=torch.float32, device=logits.device)
+        return F.cross_entropy(logits.float().flatten(0, -2), batch["labels"].flatten(), weight=weight,
+                               ignore_index=IGNORE_INDEX)
+
+    return loss_fn
 
 
 def train_loader(win: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig(), *, seed: int = 0) -> DataLoader:
