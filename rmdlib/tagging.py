@@ -29,7 +29,7 @@ from rmdlib.losses import IGNORE_INDEX
 from rmdlib.tokens import Collator, LengthGroupedBatchSampler, encode_candidates, sbd_labels, tokenize_ner
 from rmdlib.train import History, LossFn, TrainConfig, fit
 
-__all__ = ["TaggingConfig", "evaluate_tagger", "finetune_tagger", "label_names", "sbd_windows", "train_loader",
+__all__ = ["TaggingConfig", "evaluate_tagger", "finetune_tagger", "label_names", "ContextHead", "sbd_tagger", "sbd_windows", "train_loader",
            "weighted_loss_fn", "windows"]
 
 
@@ -73,6 +73,42 @@ def sbd_windows(docs: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig(),
                                                  for d in docs if d.text.strip())))
     enc = encode_candidates(tokenizer, units, labels, max_length=cfg.max_length, stride=cfg.stride)
     return Dataset.from_dict({k: enc[k] for k in ("input_ids", "attention_mask", "labels")})
+
+
+class ContextHead(nn.Module):
+    """A task adapter head that reads each position with ``context`` sub-tokens on either side.
+
+    (B, T, D) -> Conv1d over T (kernel 2k + 1, zero padding: k sub-tokens each side)
+    -> GELU -> Linear -> (B, T, C).  A tiny encoder whose vectors barely mix their
+    neighbours (chapter 5 measures it) gives a linear head at a period no way to
+    tell ``Mrs.`` from ``team.``; this head sees the sub-tokens before and after.
+    ``context=0`` is a one-position MLP.  Used in chapter 5.
+    """
+
+    def __init__(self, hidden: int, n_classes: int, *, context: int = 2, width: int | None = None) -> None:
+        super().__init__()
+        width = width or hidden
+        self.conv = nn.Conv1d(hidden, width, kernel_size=2 * context + 1, padding=context)
+        self.out = nn.Linear(width, n_classes)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        z = self.conv(h.transpose(1, 2)).transpose(1, 2)  # (B, T, width)
+        return self.out(F.gelu(z))  # (B, T, C)
+
+
+def sbd_tagger(encoder: Any, *, context: int = 2, dropout: float = 0.1) -> nn.Module:
+    """``models.build_tagger(encoder, infer.SBD_LABELS)`` with a :class:`ContextHead` as its classifier.
+
+    ``context=None`` keeps build_tagger's linear head (what ``rmd finetune sbd``
+    saves and ``models.load_tagger`` reloads).  Used in chapter 5.
+    """
+    from rmdlib.infer import SBD_LABELS
+
+    model = build_tagger(encoder, SBD_LABELS, dropout=dropout)
+    if context is not None:
+        hidden = model.classifier.in_features
+        model.classifier = ContextHead(hidden, len(SBD_LABELS), context=context).to(model.device)
+    return model
 
 
 def weighted_loss_fn(class_weights: Sequence[float]) -> LossFn:
