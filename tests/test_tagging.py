@@ -133,3 +133,33 @@ def test_finetune_tagger_trains_a_given_tagger_with_a_given_loss(world):
     other = build_tagger(build_encoder(None, vocab_size=tok.vocab_size, hidden=32, layers=1, heads=2), ["O", "X"])
     with pytest.raises(ValueError, match="labels"):
         finetune_tagger(None, small, tok, TrainConfig(max_steps=1), cfg, model=other)
+
+
+def test_context_head_reads_exactly_k_subtokens_on_each_side():
+    from rmdlib.tagging import ContextHead
+
+    torch.manual_seed(0)
+    head = ContextHead(8, 2, context=1)
+    h = torch.randn(1, 7, 8)
+    base = head(h)
+    assert base.shape == (1, 7, 2)
+    for moved, changed in ((4, {3, 4, 5}), (0, {0, 1})):  # a change at t moves outputs t-1, t, t+1 only
+        h2 = h.clone()
+        h2[0, moved] += 1.0
+        diff = (head(h2) - base).abs().sum(-1)[0]
+        assert {t for t in range(7) if diff[t] > 1e-6} == changed
+
+
+def test_sbd_tagger_has_two_classes_and_the_chosen_head(world):
+    from rmdlib.infer import SBD_LABELS
+    from rmdlib.tagging import ContextHead, sbd_tagger
+
+    tok = world[1]
+    encoder = build_encoder(None, vocab_size=len(tok), hidden=16, layers=1, heads=2)
+    with_context, linear = sbd_tagger(encoder, context=2), sbd_tagger(encoder, context=None)
+    assert isinstance(with_context.classifier, ContextHead) and isinstance(linear.classifier, nn.Linear)
+    assert with_context.classifier.conv.kernel_size == (5,)
+    ids = torch.tensor([tok("Dr. Lee left. He came")["input_ids"]])
+    for model in (with_context, linear):
+        assert tuple(model.config.id2label.values()) == SBD_LABELS
+        assert model(input_ids=ids).logits.shape == (1, ids.shape[1], 2)
