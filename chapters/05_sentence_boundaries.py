@@ -133,12 +133,15 @@ source(tokens.sbd_candidates)
 # %%
 units, offsets, labels = tokens.sbd_labels(example.text, example.sentence_ends)
 first = example.sentence_ends[1]  # show the first two sentences
-shown = [(repr(u)[1:-1], infer.SBD_LABELS[y], o) for u, o, y in zip(units, offsets, labels) if o <= first]
-display(pd.DataFrame(shown, columns=["candidate", "label", "offset"]).T.style.hide(axis="columns"))
+shown = [(repr(u)[1:-1], infer.SBD_LABELS[y], o)
+         for u, o, y in zip(units, offsets, labels) if o <= first]
+table = pd.DataFrame(shown, columns=["candidate", "label", "offset"])
+display(table.T.style.hide(axis="columns"))
 ends_back = sorted({o for o, y in zip(offsets, labels) if y})
 assert ends_back == list(example.sentence_ends)  # the round trip
 
-all_labels = [y for d in docs["train"] for y in tokens.sbd_labels(d.text, d.sentence_ends)[2]]
+all_labels = [y for d in docs["train"]
+              for y in tokens.sbd_labels(d.text, d.sentence_ends)[2]]
 n_words = sum(len(tokens.word_spans(d.text)) for d in docs["train"])
 glue("n_train_cands", len(all_labels))
 glue("n_train_words", n_words)
@@ -193,7 +196,7 @@ glue("end_share", float(np.mean(all_labels)));
 # of the training split.
 
 # %%
-_OPEN, _CLOSE = "\"'([", ",;:)]"  # stripped from a token's left / right before looking it up
+_OPEN, _CLOSE = "\"'([", ",;:)]"  # stripped from a token's left / right
 
 
 def abbreviation_lexicon(sbd_docs):
@@ -204,7 +207,9 @@ def abbreviation_lexicon(sbd_docs):
         for m in re.finditer(r"\S+", d.text):
             token = m.group().lstrip(_OPEN).rstrip(_CLOSE)
             end = m.start() + len(m.group().rstrip(_CLOSE))
-            if len(token) > 1 and token.endswith(".") and not token.endswith("...") and end not in gold:
+            inside = end not in gold
+            dotted = token.endswith(".") and not token.endswith("...")
+            if len(token) > 1 and dotted and inside:
                 found[token] += 1
     return found
 
@@ -223,7 +228,7 @@ glue("n_abbrev", len(ABBREVIATIONS));
 
 # %%
 def token_at(text, e):
-    """The whitespace-delimited token holding text[e - 1], without surrounding quotes or commas."""
+    """The whitespace-delimited token holding text[e - 1], without quotes or commas."""
     start = text.rfind(" ", 0, e) + 1
     start = max(start, text.rfind("\n", 0, e) + 1)
     stop = re.compile(r"\S*").match(text, e).end()
@@ -231,7 +236,7 @@ def token_at(text, e):
 
 
 def boundary_tags(text, e):
-    """Hard cases of a true sentence end at offset ``e`` (one past its last character)."""
+    """Hard cases of a true sentence end at offset ``e`` (one past its last char)."""
     before, rest = text[e - 1], text[e:].lstrip()
     tags = set()
     if before.isalnum():
@@ -248,7 +253,7 @@ def boundary_tags(text, e):
 
 
 def non_boundary_tags(text, e):
-    """Hard cases of a position ``e`` that is NOT a sentence end (a trap for splitters)."""
+    """Hard cases of a position ``e`` that is NOT a sentence end (a trap)."""
     before, after = text[e - 1], text[e:e + 1]
     if before == "." and text[e - 2:e - 1].isdigit() and after.isdigit():
         return {"decimal point"}
@@ -262,7 +267,7 @@ def non_boundary_tags(text, e):
 
 
 def checked_positions(doc, *predicted):
-    """{offset: is_gold} for gold ends, every . ! ? " and every predicted end of ``doc``."""
+    """{offset: is_gold} for gold ends, every . ! ? " and every predicted end."""
     text = doc.text
     found = {m.end(): False for m in re.finditer(r'[.!?"]', text)}
     found.update({e: False for ends in predicted for e in ends})
@@ -277,13 +282,14 @@ for i, d in enumerate(docs["test"]):
             rows.append({"doc": i, "offset": e, "gold": gold, "case": t,
                          "context": d.text[max(0, e - 25):e] + "‖" + d.text[e:e + 15]})
 cases = pd.DataFrame(rows)
-counts = cases.groupby(["gold", "case"]).agg(n=("offset", "size"), example=("context", "first"))
+counts = cases.groupby(["gold", "case"]).agg(n=("offset", "size"),
+                                             example=("context", "first"))
 counts.index = counts.index.set_levels(["false candidate", "true boundary"], level=0)
 display(counts)
 glue("n_true", int(cases[cases.gold].drop_duplicates(["doc", "offset"]).shape[0]))
 glue("n_false", int(cases[~cases.gold].drop_duplicates(["doc", "offset"]).shape[0]))
-glue("n_ordinary_share", float((cases[cases.gold].groupby(["doc", "offset"]).case.apply(set)
-                                .apply(lambda s: s == {"ordinary"})).mean()));
+true_cases = cases[cases.gold].groupby(["doc", "offset"]).case.apply(set)
+glue("n_ordinary_share", float(true_cases.apply(lambda s: s == {"ordinary"}).mean()));
 
 # %% [markdown]
 # On the test split there are {glue:text}`n_true:,` true boundaries and
@@ -333,13 +339,15 @@ encoder = AutoModel.from_pretrained(zoo.encoder(P)).eval()
 def vector_at_last_period(text):
     """The encoder's last-layer vector at the last '.' sub-token of ``text``."""
     ids = tok(text, return_tensors="pt")
-    at = max(i for i, t in enumerate(tok.convert_ids_to_tokens(ids["input_ids"][0])) if t == ".")
+    pieces = tok.convert_ids_to_tokens(ids["input_ids"][0])
+    at = max(i for i, t in enumerate(pieces) if t == ".")
     with torch.no_grad():
         return encoder(**ids).last_hidden_state[0, at]  # (D,)
 
 
 cosine = torch.nn.functional.cosine_similarity
-mrs, team = vector_at_last_period("He met Mrs. Lee"), vector_at_last_period("He met the team. Lee")
+mrs = vector_at_last_period("He met Mrs. Lee")
+team = vector_at_last_period("He met the team. Lee")
 lower = vector_at_last_period("He met the team. lee")
 glue("cos_abbrev", float(cosine(mrs, team, dim=0)))
 glue("cos_case", float(cosine(team, lower, dim=0)))
@@ -372,21 +380,25 @@ source(ContextHead)
 
 # %%
 def boundary_f1(model, sbd_docs):
-    """Boundary F1 of ``model`` on ``sbd_docs`` via infer.predict_sentence_ends (the inference path)."""
-    pred = infer.predict_sentence_ends(model, tok, [d.text for d in sbd_docs], max_length=TAGGING.max_length,
-                                       stride=TAGGING.stride, batch_size=TAGGING.eval_batch_size)
+    """Boundary F1 of ``model`` on ``sbd_docs`` through infer.predict_sentence_ends."""
+    pred = infer.predict_sentence_ends(
+        model, tok, [d.text for d in sbd_docs], max_length=TAGGING.max_length,
+        stride=TAGGING.stride, batch_size=TAGGING.eval_batch_size)
     return metrics.boundary_scores([d.sentence_ends for d in sbd_docs], pred)["f1"]
 
 
-TRAIN = TrainConfig(lr=1e-3, epochs=3, warmup_ratio=0.1, monitor="f1", mode="max", seed=P.seed, log_every=5)
+TRAIN = TrainConfig(lr=1e-3, epochs=3, warmup_ratio=0.1, monitor="f1", mode="max",
+                    seed=P.seed, log_every=5)
 
 
 def train_tagger(train_docs, context):
-    """Zoo encoder + head (ContextHead, or linear if ``context`` is None), best epoch on validation."""
+    """Zoo encoder + head (ContextHead; linear if ``context`` is None)."""
     torch.manual_seed(P.seed)  # the head's initialisation and dropout
-    tagger = sbd_tagger(zoo.encoder(P), context=context, dropout=TAGGING.dropout).to(P.device)
+    tagger = sbd_tagger(zoo.encoder(P), context=context, dropout=TAGGING.dropout)
+    tagger = tagger.to(P.device)
     win = sbd_windows(train_docs, tok, TAGGING)
-    history = fit(tagger, weighted_loss_fn([1.0, 1.0]), train_loader(win, tok, TAGGING, seed=P.seed), cfg=TRAIN,
+    loader = train_loader(win, tok, TAGGING, seed=P.seed)
+    history = fit(tagger, weighted_loss_fn([1.0, 1.0]), loader, cfg=TRAIN,
                   eval_fn=lambda m: {"f1": boundary_f1(m, docs["validation"])})
     return tagger, history
 
@@ -398,7 +410,8 @@ arms = {f"linear head, {n_small} docs": (docs["train"][:n_small], None),
 ablation, t0 = {}, time.perf_counter()
 for name, (train_docs, context) in arms.items():
     model, history = train_tagger(train_docs, context)
-    ablation[name] = {"validation F1": history.best[1], "test F1": boundary_f1(model, docs["test"])}
+    ablation[name] = {"validation F1": history.best[1],
+                      "test F1": boundary_f1(model, docs["test"])}
 train_seconds = time.perf_counter() - t0
 ablation = pd.DataFrame(ablation).T
 display(ablation.style.format("{:.3f}"))
@@ -416,7 +429,8 @@ ax.plot(frame["step"], frame["loss"], color="tab:blue", label="training loss")
 ax.set(xlabel="optimizer step", ylabel="token cross-entropy", yscale="log")
 ax2 = ax.twinx()
 evals = pd.DataFrame(history.evals)
-ax2.plot(evals["step"], evals["f1"], "o-", color="tab:red", label="validation boundary F1")
+ax2.plot(evals["step"], evals["f1"], "o-", color="tab:red",
+         label="validation boundary F1")
 ax2.set(ylabel="boundary F1", ylim=(0, 1.02))
 fig.legend(loc="center right", bbox_to_anchor=(0.86, 0.5))
 ax.set_title("Fine-tuning the sentence-end tagger (context head, all documents)")
@@ -460,7 +474,7 @@ except ImportError:
 
 
 def pysbd_ends(text, segmenter):
-    """pySBD's sentences as end offsets: each stripped sentence is found in order in ``text``."""
+    """pySBD's sentences as end offsets, each found in order in ``text``."""
     ends, cursor = [], 0
     for sentence in segmenter.segment(text):
         sentence = sentence.strip()
@@ -468,14 +482,15 @@ def pysbd_ends(text, segmenter):
             continue
         at = text.find(sentence, cursor)
         if at < 0:
-            raise ValueError(f"pySBD changed the text near offset {cursor}: {sentence[:40]!r}")
+            raise ValueError(f"pySBD changed the text near {cursor}: {sentence[:40]!r}")
         ends.append(at + len(sentence))
         cursor = at + len(sentence)
     return ends
 
 
 def model_ends(texts):
-    return infer.predict_sentence_ends(model, tok, texts, max_length=TAGGING.max_length, stride=TAGGING.stride,
+    return infer.predict_sentence_ends(model, tok, texts, max_length=TAGGING.max_length,
+                                       stride=TAGGING.stride,
                                        batch_size=TAGGING.eval_batch_size)
 
 
@@ -483,7 +498,7 @@ test = docs["test"]
 gold = [d.sentence_ends for d in test]
 splitters = {"regex": lambda texts: [baselines.regex_split(t) for t in texts]}
 if pysbd is not None:
-    segmenter = pysbd.Segmenter(language="en", clean=False)  # clean=False: never rewrite the text
+    segmenter = pysbd.Segmenter(language="en", clean=False)  # keep the text as is
     splitters["pySBD"] = lambda texts: [pysbd_ends(t, segmenter) for t in texts]
 splitters["tagger (ours)"] = model_ends
 
@@ -495,26 +510,29 @@ for name, split in splitters.items():
 
 
 def scores(gold_ends, pred_ends):
-    b, s = metrics.boundary_scores(gold_ends, pred_ends), metrics.sentence_scores(gold_ends, pred_ends)
-    return {"boundary P": b["precision"], "boundary R": b["recall"], "boundary F1": b["f1"],
-            "exact-sentence F1": s["f1"]}
+    b = metrics.boundary_scores(gold_ends, pred_ends)
+    s = metrics.sentence_scores(gold_ends, pred_ends)
+    return {"boundary P": b["precision"], "boundary R": b["recall"],
+            "boundary F1": b["f1"], "exact-sentence F1": s["f1"]}
 
 
-results = pd.DataFrame({name: scores(gold, pred) for name, pred in predictions.items()}).T
+results = pd.DataFrame({name: scores(gold, p) for name, p in predictions.items()}).T
 results["seconds"] = pd.Series(seconds)
 display(results.style.format("{:.3f}"))
 for name, key in (("regex", "regex"), ("pySBD", "pysbd"), ("tagger (ours)", "model")):
     if name in results.index:
-        for col, short in (("boundary P", "p"), ("boundary R", "r"), ("boundary F1", "f1"),
-                           ("exact-sentence F1", "sent_f1")):
+        for col, short in (("boundary P", "p"), ("boundary R", "r"),
+                           ("boundary F1", "f1"), ("exact-sentence F1", "sent_f1")):
             glue(f"{key}_{short}", float(results.loc[name, col]))
     else:  # pySBD missing: its numbers read "nan" in the text
         for short in ("p", "r", "f1", "sent_f1"):
             glue(f"{key}_{short}", float("nan"))
 
 fig, ax = plt.subplots(figsize=(7.5, 3.6))
-results[["boundary P", "boundary R", "boundary F1", "exact-sentence F1"]].plot.bar(ax=ax, rot=0, width=0.8)
-ax.set(ylim=(0, 1.05), ylabel="score", title=f"Sentence splitting on {len(test)} micro-world test documents")
+columns = ["boundary P", "boundary R", "boundary F1", "exact-sentence F1"]
+results[columns].plot.bar(ax=ax, rot=0, width=0.8)
+ax.set(ylim=(0, 1.05), ylabel="score",
+       title=f"Sentence splitting on {len(test)} micro-world test documents")
 ax.legend(loc="lower right", fontsize=8)
 fig.tight_layout()
 plt.show()
@@ -579,9 +597,11 @@ glue("pysbd_sps", sents_per_s.get("pySBD", float("nan")));
 # splitters there too.
 
 # %%
-PUBLISHED = {"pySBD": 75.3, "spaCy sentencizer": 88.8, "NLTK Punkt": 90.8, "SaT-12l-sm": 97.3}  # F1 x 100
-for key, name in (("pub_pysbd", "pySBD"), ("pub_spacy", "spaCy sentencizer"), ("pub_punkt", "NLTK Punkt"),
-                  ("pub_sat", "SaT-12l-sm")):
+# sentence-end F1 x 100 on UD English EWT test, quoted from Frohmann et al. (2024)
+PUBLISHED = {"pySBD": 75.3, "spaCy sentencizer": 88.8, "NLTK Punkt": 90.8,
+             "SaT-12l-sm": 97.3}
+for key, name in (("pub_pysbd", "pySBD"), ("pub_spacy", "spaCy sentencizer"),
+                  ("pub_punkt", "NLTK Punkt"), ("pub_sat", "SaT-12l-sm")):
     glue(key, PUBLISHED[name])
 
 # %% [markdown]
@@ -595,7 +615,7 @@ for key, name in (("pub_pysbd", "pySBD"), ("pub_spacy", "spaCy sentencizer"), ("
 
 # %%
 def error_rates(sbd_docs, pred_by_splitter):
-    """Per splitter and hard case: share of true boundaries missed / false candidates split."""
+    """Per splitter and hard case: share of true ends missed / false ones split."""
     rows = []
     for i, d in enumerate(sbd_docs):
         preds = {name: set(p[i]) for name, p in pred_by_splitter.items()}
@@ -603,8 +623,10 @@ def error_rates(sbd_docs, pred_by_splitter):
             tags = boundary_tags(d.text, e) if is_gold else non_boundary_tags(d.text, e)
             for name, p in preds.items():
                 wrong = (e not in p) if is_gold else (e in p)
-                rows += [{"splitter": name, "gold": is_gold, "case": t, "wrong": wrong} for t in tags]
-    table = pd.DataFrame(rows).groupby(["gold", "case", "splitter"]).wrong.agg(["mean", "size"])
+                rows += [{"splitter": name, "gold": is_gold, "case": t, "wrong": wrong}
+                         for t in tags]
+    table = pd.DataFrame(rows).groupby(["gold", "case", "splitter"])
+    table = table.wrong.agg(["mean", "size"])
     return table.rename(columns={"mean": "error rate", "size": "n"})
 
 
@@ -621,6 +643,8 @@ for ax, is_gold, title in ((axes[0], True, "true boundaries: share missed"),
 fig.tight_layout()
 plt.show()
 
+
+# %% tags=["hide-input"]
 rate = errors["error rate"]
 CASES = {"lower": (True, "lower-case start"), "nopunct": (True, "no final punctuation"),
          "abbr_end": (True, "abbreviation"), "abbr_in": (False, "abbreviation / initial"),
@@ -668,7 +692,7 @@ glue("tagger_reading", tagger_reading(rates), markdown=True);
 # position where a splitter put or should have put a boundary, a marker shows the
 # verdict: **green ✓** a correct end, **orange ✗** a missed end, **red ✗** a false split.
 
-# %%
+# %% tags=["hide-input"]
 def render(doc, pred):
     """HTML of ``doc`` with a coloured marker at every gold or predicted end."""
     gold_set, pred_set = set(doc.sentence_ends), set(pred)
@@ -714,17 +738,20 @@ glue("pick_hard", int(n_hard.max()));
 source(infer.split_sentences)
 
 # %%
-new_text = ("Dr. Adams met the U.S.A. trade team at 9 a.m. on Monday. prices rose 4.5 percent\n"
-            'Shares of Lee Corp. fell. "Rarely good!" said Ms. Kim (see www.lee.com/q.html).  '
-            "Mail kim@lee.org now... Why now? nobody knows...")
+new_text = ("Dr. Adams met the U.S.A. trade team at 9 a.m. on Monday. "
+            "prices rose 4.5 percent\n"
+            'Shares of Lee Corp. fell. "Rarely good!" said Ms. Kim '
+            "(see www.lee.com/q.html).  Mail kim@lee.org now... "
+            "Why now? nobody knows...")
 pieces = infer.split_sentences(model, tok, new_text)
 assert "".join(pieces) == new_text  # lossless: nothing added, nothing dropped
 for k, piece in enumerate(pieces):
     print(f"{k}: {piece!r}")
-for whole in ("U.S.A.", "a.m.", "4.5", "www.lee.com/q.html).", "kim@lee.org", "now...", "Kim."):
-    assert any(whole in piece for piece in pieces), whole  # never cut inside a whitespace-free run
+hard = ("U.S.A.", "a.m.", "4.5", "www.lee.com/q.html).", "kim@lee.org", "now...")
+for whole in hard:  # never cut inside a whitespace-free run
+    assert any(whole in piece for piece in pieces), whole
 
-# split_sentences = split_at(predict_sentence_ends(...)): reuse section 4's predictions for the test split
+# split_sentences = split_at(predict_sentence_ends(...)): reuse section 4's predictions
 for d, ends in zip(test, predictions["tagger (ours)"]):
     assert "".join(tokens.split_at(d.text, ends)) == d.text
 glue("n_pieces", f"{len(pieces)} piece" + ("s" if len(pieces) != 1 else ""));
@@ -753,9 +780,12 @@ glue("n_pieces", f"{len(pieces)} piece" + ("s" if len(pieces) != 1 else ""));
 # with and without paragraph breaks, and compares it with pySBD, spaCy and Punkt.
 
 # %%
-ewt_file = P.data_dir / "ud_english_ewt" / "en_ewt-ud-test.conllu" if P.data_dir else None
+ewt_file = None
+if P.data_dir:
+    ewt_file = P.data_dir / "ud_english_ewt" / "en_ewt-ud-test.conllu"
 if ewt_file is None or not ewt_file.exists():
-    print(f"UD English EWT not found ({ewt_file or 'RMD_DATA is not set'}): section 8 is skipped")
+    where = ewt_file or "RMD_DATA is not set"
+    print(f"UD English EWT not found ({where}): section 8 is skipped")
 else:
     from rmdlib import conll
 
@@ -763,8 +793,10 @@ else:
     ewt_gold = [d.sentence_ends for d in ewt]
     ewt_results = pd.DataFrame({name: scores(ewt_gold, split([d.text for d in ewt]))
                                 for name, split in splitters.items()}).T
-    glued = sum(len(set(d.sentence_ends) - set(tokens.sbd_candidates(d.text)[1])) for d in ewt)
-    print(f"UD English EWT test: {len(ewt)} documents, {sum(map(len, ewt_gold))} sentences, "
+    glued = sum(len(set(d.sentence_ends) - set(tokens.sbd_candidates(d.text)[1]))
+                for d in ewt)
+    n_sents = sum(map(len, ewt_gold))
+    print(f"UD English EWT test: {len(ewt)} documents, {n_sents} sentences, "
           f"{glued} ends inside a whitespace-free run")
     display(ewt_results.style.format("{:.3f}"))
 
