@@ -265,7 +265,8 @@ def micro_world(seed: int, device: torch.device, quick: bool, ablation: bool) ->
              "NLTK Punkt": punkt_splitter([d.text for d in docs["train"]])}
     arms, results = {}, {}
     for name, arm in ladder[:2] if quick else ladder:
-        b = replace(Budget(), epochs=1 if quick else 3, context=arm["context"], end_weight=arm.get("end_weight", 1.0))
+        b = replace(Budget(), epochs=1 if quick else 3, lr=2e-3, context=arm["context"],  # the chapter's
+                    end_weight=arm.get("end_weight", 1.0))
         encoder = zoo.encoder(P) if arm.get("pretrained", True) else build_encoder(
             vocab_size=len(tok), hidden=zoo.PRETRAIN.hidden, layers=zoo.PRETRAIN.layers, heads=zoo.PRETRAIN.heads,
             max_position=zoo.PRETRAIN.max_length, pad_token_id=tok.pad_token_id)

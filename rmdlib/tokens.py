@@ -1,4 +1,4 @@
-"""From text to model inputs: WordPiece, label alignment, windows, SBD labels, batching.
+"""From text to model inputs: WordPiece, label alignment, windows, SBD candidates and labels, batching.
 
 Nothing is lost on the way: a sentence longer than the model limit becomes
 several overlapping windows and :func:`merge_windows` gives every word exactly
