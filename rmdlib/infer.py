@@ -18,7 +18,7 @@ Both tasks run the same pipeline, and nothing is lost on the way:
 
 A word that yields no sub-token (a control or zero-width character the
 normalizer deletes) cannot be seen by the model; it gets the label ``O``
-(class 0 for SBD) instead of failing.  Shapes: W windows, T tokens, C classes.
+(for SBD: P(END) = 0) instead of failing.  Shapes: W windows, T tokens, C classes.
 Used in chapters 4 and 5.
 """
 
