@@ -388,3 +388,7 @@ def markdown(report: dict) -> str:
         lines += _table(report["ewt"]["comparison"], TAGGER)
     lines += ["", report["notes"][0] + " " + report["notes"][1]]
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
