@@ -11,12 +11,14 @@ Both tasks run the same pipeline, and nothing is lost on the way:
 4. ``rmdlib.tokens.merge_windows`` gives every word exactly one class, read at
    its first sub-token in the window where it has most context;
 5. NER: IOB2 tags -> entity spans (seqeval's ``get_entities``, as in
-   ``rmdlib.metrics``) -> character offsets.  SBD: class 1 on the word that
-   ends a sentence -> end offsets -> ``rmdlib.tokens.split_at``.
+   ``rmdlib.metrics``) -> character offsets.  SBD differs in steps 1 and 4: the
+   model reads candidates (``rmdlib.tokens.sbd_candidates``: the LAST sub-token
+   of each whitespace-free run, and each line break as a ``[SEP]``), P(END) > a
+   threshold -> end offsets -> ``rmdlib.tokens.split_at``.
 
 A word that yields no sub-token (a control or zero-width character the
 normalizer deletes) cannot be seen by the model; it gets the label ``O``
-(class 0 for SBD) instead of failing.  Shapes: W windows, T tokens, C classes.
+(for SBD: P(END) = 0) instead of failing.  Shapes: W windows, T tokens, C classes.
 Used in chapters 4, 5 and 7.
 """
 
@@ -29,11 +31,11 @@ from seqeval.metrics.sequence_labeling import get_entities
 from torch import nn
 
 from rmdlib.models import predict_logits
-from rmdlib.tokens import Collator, encode_words, merge_windows, sentence_ends_from_labels, split_at, word_spans
+from rmdlib.tokens import Collator, encode_candidates, encode_words, merge_windows, sbd_candidates, split_at, word_spans
 
 __all__ = ["SBD_LABELS", "Entity", "InferError", "predict_sentence_ends", "predict_tags", "split_sentences", "tag"]
 
-SBD_LABELS = ("O", "END")  # class 1 = the word ends a sentence, as rmdlib.tokens.sbd_words labels it
+SBD_LABELS = ("O", "END")  # class 1 = the candidate ends a sentence, as rmdlib.tokens.sbd_labels labels it
 Words = Sequence[Sequence[str]]
 
 
@@ -174,38 +176,64 @@ def tag(model: nn.Module, tokenizer: Any, text_or_tokens: str | Sequence[str | S
     return found[0] if single else found
 
 
-def predict_sentence_ends(model: nn.Module, tokenizer: Any, text: str | Sequence[str], *,
+def _end_probabilities(model: nn.Module, tokenizer: Any, units_batch: Sequence[Sequence[str]], *,
+                       max_length: int | None, stride: int, batch_size: int) -> list[list[float]]:
+    """P(END) of every candidate unit of every example: lists (N_i,); 0 for a unit never read."""
+    probs = [[0.0] * len(units) for units in units_batch]
+    kept = [e for e, units in enumerate(units_batch) if units]
+    if not kept:
+        return probs
+    enc = encode_candidates(tokenizer, [units_batch[e] for e in kept],
+                            max_length=_max_length(model, tokenizer, max_length), stride=stride)
+    windows = [{"input_ids": i, "attention_mask": a} for i, a in zip(enc["input_ids"], enc["attention_mask"])]
+    order = sorted(range(len(windows)), key=lambda k: len(windows[k]["input_ids"]))  # little padding per batch
+    collate, end = Collator(tokenizer, keep=()), SBD_LABELS.index("END")
+    loader = (collate([windows[k] for k in order[s:s + batch_size]]) for s in range(0, len(order), batch_size))
+    rows = [row for logits in predict_logits(model, loader) for row in logits.softmax(-1)[..., end].tolist()]
+    for k, row in zip(order, rows):
+        e = kept[enc["example_id"][k]]
+        for w, p in enc["reads"][k]:
+            probs[e][w] = row[p]  # rows: W x (T,) lists
+    return probs
+
+
+def predict_sentence_ends(model: nn.Module, tokenizer: Any, text: str | Sequence[str], *, threshold: float = 0.5,
                           max_length: int | None = None, stride: int = 32, batch_size: int = 32) -> list[Any]:
     """Sentence ends (offsets one past a sentence's last non-space character) of one text or of each text.
 
-    A word predicted as class 1 ends a sentence.  The text's last word always
-    ends one (as ``rmdlib.baselines.regex_split`` rule 3), so a text with no
-    predicted end is one sentence, and whitespace-only text has none.
+    The model reads every candidate of ``rmdlib.tokens.sbd_candidates`` (the last
+    sub-token of each whitespace-free run, and each line break) and a candidate
+    with P(END) > ``threshold`` ends a sentence at its offset, so no end ever
+    falls inside a whitespace-free token.  A list of texts is encoded and
+    predicted in batches of ``batch_size`` windows together.  The text's last run
+    always ends a sentence (as ``rmdlib.baselines.regex_split`` rule 3), so a text
+    with no predicted end is one sentence, and whitespace-only text has none.
     Scored with ``rmdlib.metrics.boundary_scores``.  Used in chapter 5.
     """
     single = isinstance(text, str)
     texts = [text] if single else list(text)
     if not all(isinstance(t, str) for t in texts):
         raise InferError("predict_sentence_ends takes a text or a list of texts (str)")
-    spans = [word_spans(t) for t in texts]
-    classes = _word_classes(model, tokenizer, [[t[a:b] for a, b in s] for t, s in zip(texts, spans)],
-                            max_length=max_length, stride=stride, batch_size=batch_size)
+    candidates = [sbd_candidates(t) for t in texts]
+    probs = _end_probabilities(model, tokenizer, [units for units, _ in candidates], max_length=max_length,
+                               stride=stride, batch_size=batch_size)
     ends = []
-    for s, c in zip(spans, classes):
-        found = sentence_ends_from_labels(s, [int(x == 1) for x in c])
-        ends.append(found + [s[-1][1]] if s and (not found or found[-1] != s[-1][1]) else found)
+    for t, (_, offsets), p in zip(texts, candidates, probs):
+        found = {o for o, q in zip(offsets, p) if q > threshold and o > 0}
+        last = len(t.rstrip())
+        ends.append(sorted(found | {last}) if last else [])
     return ends[0] if single else ends
 
 
-def split_sentences(model: nn.Module, tokenizer: Any, text: str, *, max_length: int | None = None,
-                    stride: int = 32, batch_size: int = 32) -> list[str]:
+def split_sentences(model: nn.Module, tokenizer: Any, text: str, *, threshold: float = 0.5,
+                    max_length: int | None = None, stride: int = 32, batch_size: int = 32) -> list[str]:
     """Cut ``text`` into sentences; ``"".join(split_sentences(...)) == text`` exactly.
 
     Each sentence keeps the whitespace that follows it (the first also the
-    whitespace before it).  Ends from :func:`predict_sentence_ends`, cut by
-    ``rmdlib.tokens.split_at``.  Used in chapter 5.
+    whitespace before it), and no cut falls inside a whitespace-free token.  Ends
+    from :func:`predict_sentence_ends`, cut by ``rmdlib.tokens.split_at``.  Used in chapter 5.
     """
     if not isinstance(text, str):
         raise InferError(f"split_sentences takes one text (str), got {type(text).__name__}")
-    return split_at(text, predict_sentence_ends(model, tokenizer, text, max_length=max_length, stride=stride,
-                                                batch_size=batch_size))
+    return split_at(text, predict_sentence_ends(model, tokenizer, text, threshold=threshold, max_length=max_length,
+                                                stride=stride, batch_size=batch_size))

@@ -14,10 +14,12 @@ taggers in exactly this way, so it is written once (a data-parallel run of
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -25,11 +27,12 @@ from rmdlib import _parallel as par
 from rmdlib.metrics import entity_scores
 from rmdlib.infer import predict_tags
 from rmdlib.models import build_tagger, tagging_loss_fn
-from rmdlib.tokens import Collator, LengthGroupedBatchSampler, encode_words, sbd_words, tokenize_ner
+from rmdlib.batch import IGNORE_INDEX, model_inputs
+from rmdlib.tokens import Collator, LengthGroupedBatchSampler, encode_candidates, sbd_labels, tokenize_ner
 from rmdlib.train import History, LossFn, TrainConfig, fit
 
-__all__ = ["TaggingConfig", "evaluate_tagger", "finetune_tagger", "fit_tagger", "label_names", "predict_split",
-           "sbd_windows", "train_loader", "windows"]
+__all__ = ["ContextHead", "TaggingConfig", "evaluate_tagger", "finetune_tagger", "fit_tagger", "label_names",
+           "predict_split", "sbd_tagger", "sbd_windows", "train_loader", "weighted_loss_fn", "windows"]
 
 
 @dataclass(frozen=True)
@@ -55,19 +58,77 @@ def windows(ds: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig()) -> An
     return tokenize_ner(ds, tokenizer, max_length=cfg.max_length, stride=cfg.stride)
 
 
-def sbd_windows(docs: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig()) -> Any:
+def sbd_windows(docs: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig(), *, strict: bool = True) -> Any:
     """Sentence-split documents (``.text``, ``.sentence_ends``) as training windows with END/O labels.
 
-    Words come from :func:`rmdlib.tokens.sbd_words`; a long document is windowed,
-    never truncated, and each word's label sits on its first sub-token in exactly
-    one window (``-100`` elsewhere).  Returns a ``datasets.Dataset`` of
-    input_ids, attention_mask, labels.  Used in chapter 5 and ``rmd finetune sbd``.
+    Candidates and labels come from :func:`rmdlib.tokens.sbd_labels` (the last
+    sub-token of every whitespace-free run, and every line break); a long
+    document is windowed, never truncated, and each candidate's label sits in
+    exactly one window, the one with most context around it (``-100``
+    elsewhere).  ``strict=False`` skips gold ends inside a whitespace-free token
+    instead of raising.  Returns a ``datasets.Dataset`` of input_ids,
+    attention_mask, labels.  Used in chapter 5 and ``rmd finetune sbd``.
     """
     from datasets import Dataset
 
-    words, labels = zip(*((w, y) for w, _, y in (sbd_words(d.text, d.sentence_ends) for d in docs)))
-    enc = encode_words(tokenizer, words, labels, max_length=cfg.max_length, stride=cfg.stride)
+    units, labels = zip(*((u, y) for u, _, y in (sbd_labels(d.text, d.sentence_ends, strict=strict)
+                                                 for d in docs if d.text.strip())))
+    enc = encode_candidates(tokenizer, units, labels, max_length=cfg.max_length, stride=cfg.stride)
     return Dataset.from_dict({k: enc[k] for k in ("input_ids", "attention_mask", "labels")})
+
+
+class ContextHead(nn.Module):
+    """A task adapter head that reads each position with ``context`` sub-tokens on either side.
+
+    (B, T, D) -> Conv1d over T (kernel 2k + 1, zero padding: k sub-tokens each side)
+    -> GELU -> Linear -> (B, T, C).  A tiny encoder whose vectors barely mix their
+    neighbours (chapter 5 measures it) gives a linear head at a period no way to
+    tell ``Mrs.`` from ``team.``; this head sees the sub-tokens before and after.
+    ``context=0`` is a one-position MLP.  Used in chapter 5.
+    """
+
+    def __init__(self, hidden: int, n_classes: int, *, context: int = 2, width: int | None = None) -> None:
+        super().__init__()
+        width = width or hidden
+        self.conv = nn.Conv1d(hidden, width, kernel_size=2 * context + 1, padding=context)
+        self.out = nn.Linear(width, n_classes)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        z = self.conv(h.transpose(1, 2)).transpose(1, 2)  # (B, T, width)
+        return self.out(F.gelu(z))  # (B, T, C)
+
+
+def sbd_tagger(encoder: Any, *, context: int = 2, dropout: float = 0.1) -> nn.Module:
+    """``models.build_tagger(encoder, infer.SBD_LABELS)`` with a :class:`ContextHead` as its classifier.
+
+    ``context=None`` keeps build_tagger's linear head (what ``rmd finetune sbd``
+    saves and ``models.load_tagger`` reloads).  Used in chapter 5.
+    """
+    from rmdlib.infer import SBD_LABELS
+
+    model = build_tagger(encoder, SBD_LABELS, dropout=dropout)
+    if context is not None:
+        hidden = model.classifier.in_features
+        model.classifier = ContextHead(hidden, len(SBD_LABELS), context=context).to(model.device)
+    return model
+
+
+def weighted_loss_fn(class_weights: Sequence[float]) -> LossFn:
+    """``loss_fn(model, batch)``: token cross-entropy with a weight per class (for rare classes such as END).
+
+    loss = sum_i w[y_i] * (-log p(y_i)) / sum_i w[y_i] over labelled positions i
+    (``F.cross_entropy(weight=...)``'s weighted mean); all weights 1 is
+    ``models.tagging_loss_fn()``.  Used in chapter 5.
+    """
+    def loss_fn(model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        logits = model(**model_inputs(batch)).logits  # (B, T, C)
+        if not (batch["labels"] != IGNORE_INDEX).any():
+            return logits.sum() * 0.0  # nothing labelled: 0, not 0/0
+        weight = torch.tensor(class_weights, dtype=torch.float32, device=logits.device)
+        return F.cross_entropy(logits.float().flatten(0, -2), batch["labels"].flatten(), weight=weight,
+                               ignore_index=IGNORE_INDEX)
+
+    return loss_fn
 
 
 def train_loader(win: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig(), *, seed: int = 0,

@@ -1,4 +1,4 @@
-"""From text to model inputs: WordPiece, label alignment, windows, SBD labels, batching.
+"""From text to model inputs: WordPiece, label alignment, windows, SBD candidates and labels, batching.
 
 Nothing is lost on the way: a sentence longer than the model limit becomes
 several overlapping windows and :func:`merge_windows` gives every word exactly
@@ -22,9 +22,9 @@ from transformers import DataCollatorForTokenClassification, PreTrainedTokenizer
 from rmdlib.batch import IGNORE_INDEX
 
 __all__ = [
-    "SPECIAL_TOKENS", "Collator", "LengthGroupedBatchSampler", "TokensError", "align_labels",
-    "encode_words", "iob2_b_to_i", "merge_windows", "sbd_words", "sentence_ends_from_labels",
-    "split_at", "tokenize_ner", "train_wordpiece", "word_spans",
+    "LINE_BREAK", "SPECIAL_TOKENS", "Collator", "LengthGroupedBatchSampler", "TokensError", "align_labels",
+    "encode_candidates", "encode_words", "iob2_b_to_i", "merge_windows", "sbd_candidates", "sbd_labels",
+    "sbd_words", "sentence_ends_from_labels", "split_at", "tokenize_ner", "train_wordpiece", "word_spans",
 ]
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # BERT's; [PAD] first so its id is 0
@@ -107,9 +107,9 @@ def align_labels(word_ids: Sequence[int | None], word_labels: Sequence[int], *,
     return labels
 
 
-def _owners(windows_word_ids: Sequence[Sequence[int | None]],
-            windows_example_ids: Sequence[int]) -> dict[tuple[int, int], tuple[int, int]]:
-    """(example, word) -> (window, position of the word's first sub-token there).
+def _owners(windows_word_ids: Sequence[Sequence[int | None]], windows_example_ids: Sequence[int], *,
+            last: bool = False) -> dict[tuple[int, int], tuple[int, int]]:
+    """(example, word) -> (window, position of the word's first sub-token there; its last if ``last``).
 
     Rule: a word's context in a window is min(tokens between the word and the
     window's left edge, tokens between it and the right edge); the window with the
@@ -118,6 +118,8 @@ def _owners(windows_word_ids: Sequence[Sequence[int | None]],
     window has more left context, nor an earlier one more right context.) A window
     that starts mid-word scores 0 for that word, and the earliest window holding a
     word holds its true first sub-token, so the chosen position always is one.
+    With ``last`` the mirror image holds: ties go to the later window, which holds
+    the word's true last sub-token.
     """
     ids = list(windows_example_ids)
     if any(b < a for a, b in zip(ids, ids[1:])):
@@ -129,10 +131,10 @@ def _owners(windows_word_ids: Sequence[Sequence[int | None]],
         spans: dict[int, list[int]] = {}
         for p in content:
             spans.setdefault(int(word_ids[p]), [p, p])[1] = p
-        for w, (first, last) in spans.items():
-            context = min(first - content[0], content[-1] - last)
-            if (e, w) not in best or context > best[(e, w)][0]:
-                best[(e, w)] = (context, k, first)
+        for w, (first, final) in spans.items():
+            context = min(first - content[0], content[-1] - final)
+            if (e, w) not in best or context > best[(e, w)][0] or (last and context == best[(e, w)][0]):
+                best[(e, w)] = (context, k, final if last else first)
     return {key: (k, a) for key, (_, k, a) in best.items()}
 
 
@@ -284,6 +286,103 @@ def split_at(text: str, ends: Sequence[int]) -> list[str]:
     if start < len(text):
         pieces.append(text[start:])
     return pieces
+
+
+# --- sentence boundaries at candidates ----------------------------------------------------------------------
+
+LINE_BREAK = "\n"  # the unit a line break becomes; the tokenizer reads it as its [SEP] token (encode_candidates)
+_UNIT = re.compile(r"\n|[^\s]+")  # a line break, or a whitespace-free run: the units a sentence can end at
+
+
+def _invisible(char: str) -> bool:
+    """Characters a BERT normalizer deletes: format (Cf, e.g. soft hyphen, zero-width space) and control."""
+    return unicodedata.category(char) in ("Cf", "Cc") or char == "\ufffd"
+
+
+def sbd_candidates(text: str) -> tuple[list[str], list[int]]:
+    r"""The units of ``text`` and the sentence end each stands for: the candidates of chapter 5.
+
+    A unit is a whitespace-free run (``\S+``) or a line break (``"\n"``, one unit per
+    break, so a blank line is two).  A run stands for the offset one past its last
+    visible character (trailing format characters such as a zero-width space are
+    not counted); a line break for the end of the text before it (0 at the start of
+    the text, which is never an end).  Every offset is the end of a run, so a split
+    there can never cut inside a token like ``U.S.A.``, ``3.14`` or ``a@b.org``.
+    Returns (units, offsets), both (N,).  Used in chapter 5.
+    """
+    units, offsets, last_end = [], [], 0
+    for m in _UNIT.finditer(text):
+        a, b = m.span()
+        if text[a] == "\n":
+            units.append(LINE_BREAK)
+            offsets.append(last_end)  # only whitespace since the previous run ended
+            continue
+        while b > a + 1 and _invisible(text[b - 1]):
+            b -= 1
+        units.append(m.group())
+        offsets.append(b)
+        last_end = b
+    return units, offsets
+
+
+def sbd_labels(text: str, sentence_ends: Sequence[int], *,
+               strict: bool = True) -> tuple[list[str], list[int], list[int]]:
+    """Units, offsets and labels (N,) for SBD: label 1 on every candidate that stands for a sentence end.
+
+    A sentence ending right before a line break is labelled twice: on its last run
+    and on the break, so either position can carry it.  A gold end that is no
+    candidate's offset (inside a whitespace-free run, e.g. ``"end.Next"``) raises
+    TokensError, or is skipped with ``strict=False`` (it can then never be found).
+    Used in chapter 5.
+    """
+    _check_ends(text, sentence_ends)
+    units, offsets = sbd_candidates(text)
+    gold = set(sentence_ends)
+    if strict and (missing := sorted(gold - set(offsets))):
+        run = next(m for m in re.finditer(r"\S+", text) if m.start() < missing[0] <= m.end())
+        raise TokensError(f"sentence end at offset {missing[0]} falls inside the whitespace-free token "
+                          f"{run.group()!r} ({run.start()}:{run.end()}), where no candidate is")
+    return units, offsets, [int(o in gold and o > 0) for o in offsets]
+
+
+def encode_candidates(tokenizer: PreTrainedTokenizerFast, units_batch: Sequence[Sequence[str]],
+                      labels_batch: Sequence[Sequence[int]] | None = None, *, max_length: int | None = None,
+                      stride: int = 32) -> dict[str, list]:
+    """Units (see :func:`sbd_candidates`) -> overlapping windows, read at each unit's LAST sub-token.
+
+    A line-break unit becomes the tokenizer's separator token (``[SEP]``).  Returns
+    lists over W windows: ``input_ids``/``attention_mask`` (T_w,), ``example_id``,
+    ``reads`` (the (unit, position) pairs read from that window: each unit exactly
+    once, in the window where it has most context, see ``_owners``) and, given
+    labels, ``labels`` (T_w,): the unit's label at its read position, -100
+    elsewhere.  A unit with no sub-token (only invisible characters) is never read.
+    Used in chapter 5.
+    """
+    max_length = max_length or tokenizer.model_max_length
+    room = max_length - tokenizer.num_special_tokens_to_add(pair=False)
+    if not 0 <= stride < room:
+        raise TokensError(f"stride={stride} must be in [0, {room}) for max_length={max_length}")
+    marker = tokenizer.sep_token or tokenizer.unk_token
+    words = [[marker if u == LINE_BREAK else u for u in units] for units in units_batch]
+    if any(not w for w in words):
+        raise TokensError("encode_candidates: every example needs at least one unit (skip empty texts)")
+    enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length, stride=stride,
+                    return_overflowing_tokens=True)
+    word_ids = [enc.word_ids(k) for k in range(len(enc["input_ids"]))]
+    example_id = [int(e) for e in enc["overflow_to_sample_mapping"]]
+    reads: list[list[tuple[int, int]]] = [[] for _ in word_ids]
+    for (e, w), (k, p) in sorted(_owners(word_ids, example_id, last=True).items()):
+        reads[k].append((w, p))
+    out = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "example_id": example_id,
+           "reads": reads}
+    if labels_batch is not None:
+        out["labels"] = []
+        for ids, e, read in zip(enc["input_ids"], example_id, reads):
+            labels = [IGNORE_INDEX] * len(ids)
+            for w, p in read:
+                labels[p] = int(labels_batch[e][w])
+            out["labels"].append(labels)
+    return out
 
 
 class Collator:

@@ -7,6 +7,7 @@ window), and one real ``build_tagger`` model has its head set by hand.
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -145,6 +146,36 @@ def test_split_sentences_loses_nothing(sbd, tok, text) -> None:
     assert "".join(pieces) == text
     assert pieces == split_sentences(sbd, tok, text)  # windowing changes nothing
     assert all(p.strip() for p in pieces[1:])  # no piece is whitespace only (only the first may be)
+
+
+HARD = ('He moved to the U.S.A. in 2020. Pi is 3.14 today.\nMail a.b@c.org or https://x.org/a.b?c=1 now...\n\n'
+        '"Done." (Really.) End')
+
+
+def test_split_sentences_never_cuts_inside_a_whitespace_free_token(sbd, tok) -> None:
+    """Even a tagger that says END at every period (or everywhere) cuts only between runs."""
+    runs = {m.end() for m in re.finditer(r"\S+", HARD)}
+    ends = predict_sentence_ends(sbd, tok, HARD)  # END on "." sub-tokens: U.S.A., 2020., today., now...
+    assert ends == [HARD.index(w) + len(w) for w in ("U.S.A.", "2020.", "today.", "now...", "End")]
+    everywhere = LookupTagger(len(tok), SBD_LABELS, {i: 1 for i in range(len(tok))})
+    assert predict_sentence_ends(everywhere, tok, HARD) == sorted(runs)  # every run ends, none is cut
+    for model in (sbd, everywhere):
+        pieces = split_sentences(model, tok, HARD, max_length=12, stride=4)
+        assert "".join(pieces) == HARD
+        for token in ("U.S.A.", "3.14", "a.b@c.org", "https://x.org/a.b?c=1", "now...", '"Done."', "(Really.)"):
+            assert any(token in p for p in pieces), token  # each hard token whole in one piece
+
+
+def test_threshold_and_line_breaks_carry_the_end(tok) -> None:
+    """A line break is a candidate of its own: END on [SEP] alone ends the sentence before the break."""
+    sep = tok.convert_tokens_to_ids("[SEP]")
+    breaks = LookupTagger(len(tok), SBD_LABELS, {sep: 1})
+    text = "It rained in Paris\nJohn left\n\nAnn came"
+    assert predict_sentence_ends(breaks, tok, text) == [18, 28, 38]
+    assert split_sentences(breaks, tok, text) == ["It rained in Paris\n", "John left\n\n", "Ann came"]
+    # P(END) = e^5 / (e^5 + 1) = 0.9933 on a break: a threshold above it drops the break ends
+    assert predict_sentence_ends(breaks, tok, text, threshold=0.995) == [38]
+    assert predict_sentence_ends(breaks, tok, text, threshold=0.99) == [18, 28, 38]
 
 
 def test_sentence_ends_of_a_batch_equal_one_by_one(sbd, tok) -> None:

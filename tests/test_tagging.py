@@ -69,17 +69,39 @@ def test_finetuning_beats_the_majority_baseline_by_a_margin(world):
     assert [e["step"] for e in history.evals][-1] == history.train[-1]["step"]
 
 
-def test_sbd_windows_label_each_word_once_on_its_first_subtoken(world):
+def test_sbd_windows_label_each_candidate_once(world):
     from rmdlib.tagging import sbd_windows
-    from rmdlib.tokens import sbd_words
+    from rmdlib.tokens import sbd_labels
 
     docs = synth.sbd_splits(seed=0, n_train=6, n_val=0, n_test=0)["train"]
     cfg = TaggingConfig(max_length=24, stride=8)  # short windows: every document is cut into several
     win = sbd_windows(docs, world[1], cfg)
     assert len(win) > len(docs) and max(len(ids) for ids in win["input_ids"]) <= 24
     labelled = [y for row in win["labels"] for y in row if y != -100]
-    gold = [y for d in docs for y in sbd_words(d.text, d.sentence_ends)[2]]
-    assert len(labelled) == len(gold) and sum(labelled) == sum(gold) == sum(len(d.sentence_ends) for d in docs)
+    gold = [y for d in docs for y in sbd_labels(d.text, d.sentence_ends)[2]]
+    assert labelled == gold  # every candidate once, in text order
+    n_ends = sum(len(d.sentence_ends) for d in docs)
+    n_break_ends = sum(d.text[e:e + 1] == "\n" for d in docs for e in d.sentence_ends)
+    n_blank = sum(d.text[e:e + 2] == "\n\n" for d in docs for e in d.sentence_ends)
+    assert n_break_ends > 0 and sum(labelled) == n_ends + n_break_ends + n_blank  # + each break after an end
+
+
+def test_weighted_loss_is_the_weighted_mean_of_token_cross_entropies():
+    from rmdlib.models import tagging_loss_fn
+    from rmdlib.tagging import weighted_loss_fn
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 2)
+    labels = torch.tensor([[-100, 0, 1, 0, -100], [0, 0, 0, 1, -100]])
+    model = lambda input_ids, attention_mask=None: SimpleNamespace(logits=logits)  # noqa: E731
+    batch = {"input_ids": torch.zeros(2, 5, dtype=torch.long), "labels": labels}
+    nll = -logits.log_softmax(-1).gather(-1, labels.clamp(min=0)[..., None])[..., 0]  # (B, T)
+    w = torch.where(labels == 1, 4.0, 1.0) * (labels != -100)
+    expected = (w * nll).sum() / w.sum()  # by hand: END counts four times
+    assert torch.allclose(weighted_loss_fn([1.0, 4.0])(model, batch), expected)
+    assert torch.allclose(weighted_loss_fn([1.0, 1.0])(model, batch), tagging_loss_fn()(model, batch))
+    none = {**batch, "labels": torch.full((2, 5), -100)}
+    assert weighted_loss_fn([1.0, 4.0])(model, none).item() == 0.0
 
 
 def test_finetune_tagger_trains_a_given_tagger_with_a_given_loss(world):
@@ -112,3 +134,33 @@ def test_finetune_tagger_trains_a_given_tagger_with_a_given_loss(world):
     other = build_tagger(build_encoder(None, vocab_size=tok.vocab_size, hidden=32, layers=1, heads=2), ["O", "X"])
     with pytest.raises(ValueError, match="labels"):
         finetune_tagger(None, small, tok, TrainConfig(max_steps=1), cfg, model=other)
+
+
+def test_context_head_reads_exactly_k_subtokens_on_each_side():
+    from rmdlib.tagging import ContextHead
+
+    torch.manual_seed(0)
+    head = ContextHead(8, 2, context=1)
+    h = torch.randn(1, 7, 8)
+    base = head(h)
+    assert base.shape == (1, 7, 2)
+    for moved, changed in ((4, {3, 4, 5}), (0, {0, 1})):  # a change at t moves outputs t-1, t, t+1 only
+        h2 = h.clone()
+        h2[0, moved] += 1.0
+        diff = (head(h2) - base).abs().sum(-1)[0]
+        assert {t for t in range(7) if diff[t] > 1e-6} == changed
+
+
+def test_sbd_tagger_has_two_classes_and_the_chosen_head(world):
+    from rmdlib.infer import SBD_LABELS
+    from rmdlib.tagging import ContextHead, sbd_tagger
+
+    tok = world[1]
+    encoder = build_encoder(None, vocab_size=len(tok), hidden=16, layers=1, heads=2)
+    with_context, linear = sbd_tagger(encoder, context=2), sbd_tagger(encoder, context=None)
+    assert isinstance(with_context.classifier, ContextHead) and isinstance(linear.classifier, nn.Linear)
+    assert with_context.classifier.conv.kernel_size == (5,)
+    ids = torch.tensor([tok("Dr. Lee left. He came")["input_ids"]])
+    for model in (with_context, linear):
+        assert tuple(model.config.id2label.values()) == SBD_LABELS
+        assert model(input_ids=ids).logits.shape == (1, ids.shape[1], 2)

@@ -16,9 +16,12 @@ from rmdlib.tokens import (
     LengthGroupedBatchSampler,
     TokensError,
     align_labels,
+    encode_candidates,
     encode_words,
     iob2_b_to_i,
     merge_windows,
+    sbd_candidates,
+    sbd_labels,
     sbd_words,
     sentence_ends_from_labels,
     split_at,
@@ -272,6 +275,67 @@ def test_sbd_errors_name_the_offset():
         sbd_words(TEXT, [4])
     with pytest.raises(TokensError, match="increasing"):
         split_at(TEXT, [9, 3])
+
+
+# --- sentence boundaries at candidates ------------------------------------------------------------
+
+HARD = 'He moved to the U.S.A. in 2020. Pi is 3.14 today.\nMail a.b@c.org or https://x.org/a.b?c=1 now...\n\n' \
+       '"Done." (Really.) End'
+HARD_SENTENCES = ["He moved to the U.S.A. in 2020.", "Pi is 3.14 today.", "Mail a.b@c.org or https://x.org/a.b?c=1 now...",
+                  '"Done."', "(Really.)", "End"]
+
+
+def test_candidates_are_whitespace_free_runs_and_line_breaks():
+    units, offsets = sbd_candidates(HARD)
+    runs = [m for m in re.finditer(r"\S+", HARD)]
+    assert [u for u in units if u != "\n"] == [m.group() for m in runs]  # no run is ever cut
+    assert [o for u, o in zip(units, offsets) if u != "\n"] == [m.end() for m in runs]
+    assert units.count("\n") == 3  # one per line break: the blank line gives two
+    # a line break stands for the end of the text before it
+    breaks = [o for u, o in zip(units, offsets) if u == "\n"]
+    assert breaks == [HARD.index("today.") + 6] + [HARD.index("now...") + 6] * 2
+    assert sbd_candidates("\n a") == (["\n", "a"], [0, 3])  # a leading break stands for offset 0
+    assert sbd_candidates("end.\u200b Next") == (["end.\u200b", "Next"], [4, 10])  # invisible tail not counted
+
+
+def test_sbd_labels_mark_every_candidate_of_a_gold_end_and_refuse_ends_inside_tokens():
+    ends = _ends(HARD, HARD_SENTENCES)
+    units, offsets, labels = sbd_labels(HARD, ends)
+    ended = [(u, o) for u, o, y in zip(units, offsets, labels) if y]
+    assert ended == [("2020.", ends[0]), ("today.", ends[1]), ("\n", ends[1]), ("now...", ends[2]),
+                     ("\n", ends[2]), ("\n", ends[2]), ('"Done."', ends[3]), ("(Really.)", ends[4]),
+                     ("End", ends[5])]
+    assert sorted({o for o, y in zip(offsets, labels) if y}) == ends  # labels -> ends: the round trip
+    assert "".join(split_at(HARD, ends)) == HARD
+    inside = [HARD.index("U.S.A.") + 2, HARD.index("3.14") + 2, HARD.index("a.b@") + 2, HARD.index("x.org") + 2]
+    for end in inside:  # after "U.", "3.", "a.", "x.": no candidate there, so the labelling refuses
+        with pytest.raises(TokensError, match=f"offset {end} falls inside the whitespace-free token"):
+            sbd_labels(HARD, sorted({end, *ends}))
+        assert sbd_labels(HARD, sorted({end, *ends}), strict=False)[2] == labels  # skipped, not moved
+
+
+def test_encode_candidates_reads_each_unit_once_at_its_last_subtoken(tok):
+    units, _, labels = sbd_labels(HARD, _ends(HARD, HARD_SENTENCES))
+    full = encode_candidates(tok, [units], [labels], max_length=128)
+    assert len(full["input_ids"]) == 1
+    reads = full["reads"][0]
+    assert [w for w, _ in reads] == list(range(len(units)))
+    toks = tok.convert_ids_to_tokens(full["input_ids"][0])
+    last = {u: toks[p] for (w, p), u in zip(reads, units)}
+    assert last["U.S.A."] == "." and last["3.14"] == tok.tokenize("3.14")[-1] != "."
+    assert last["\n"] == "[SEP]" and last['"Done."'] == '"' and last["(Really.)"] == ")"
+    assert [y for y in full["labels"][0] if y != IGNORE_INDEX] == labels
+    # windowed: every unit read once, at the same sub-token as unwindowed, with its label
+    win = encode_candidates(tok, [units, units[:5]], [labels, labels[:5]], max_length=12, stride=4)
+    assert len(win["input_ids"]) > 4 and max(map(len, win["input_ids"])) <= 12
+    seen = {}
+    for ids, e, read, labs in zip(win["input_ids"], win["example_id"], win["reads"], win["labels"]):
+        for w, p in read:
+            assert (e, w) not in seen
+            seen[(e, w)] = (tok.convert_ids_to_tokens(ids[p]), labs[p])
+        assert sorted(p for _, p in read) == [p for p, y in enumerate(labs) if y != IGNORE_INDEX]
+    assert [seen[(0, w)] for w in range(len(units))] == [(last[u], y) for u, y in zip(units, labels)]
+    assert sorted(seen) == [(0, w) for w in range(len(units))] + [(1, w) for w in range(5)]
 
 
 # --- batching --------------------------------------------------------------------------
