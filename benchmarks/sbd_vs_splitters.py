@@ -52,7 +52,7 @@ from rmdlib import baselines, infer, metrics, tokens
 from rmdlib.conll import conllu_documents, read_conllu
 from rmdlib.models import build_encoder
 from rmdlib.report import hardware
-from rmdlib.synth import SbdDoc
+from rmdlib.conll import SbdDoc
 from rmdlib.tagging import TaggingConfig, sbd_tagger, sbd_windows, train_loader, weighted_loss_fn
 from rmdlib.train import TrainConfig, fit
 

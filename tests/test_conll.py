@@ -12,7 +12,7 @@ from rmdlib.conll import (
     ConllLayout, DataFormatError, DataFormatWarning, Sentence, conllu_documents, iob1_to_iob2, read_conll, read_conllu,
     write_conll,
 )
-from rmdlib.synth import SbdDoc
+from rmdlib.conll import SbdDoc
 
 CONLL03 = (  # CoNLL-2003 layout: 4 columns, docstart + blank line, no newline at the end of the file
     "-DOCSTART- -X- -X- O\n"
