@@ -215,6 +215,7 @@ def predict_sentence_ends(model: nn.Module, tokenizer: Any, text: str | Sequence
     if not all(isinstance(t, str) for t in texts):
         raise InferError("predict_sentence_ends takes a text or a list of texts (str)")
     candidates = [sbd_candidates(t) for t in texts]
+    _check_encodable([units for units, _ in candidates])
     probs = _end_probabilities(model, tokenizer, [units for units, _ in candidates], max_length=max_length,
                                stride=stride, batch_size=batch_size)
     ends = []
