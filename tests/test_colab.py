@@ -156,7 +156,7 @@ def test_launch_button_opens_the_colab_edition_of_a_chapter():
     binder = "https://mybinder.org/v2/gh/org/repo/main?urlpath=tree/chapters/04_ner.ipynb"
     assert colab_launch.colab_link(binder, "chapters/04_ner") == binder
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
-    assert config["sphinx"]["local_extensions"] == {"colab_launch": "tools/"}
+    assert config["sphinx"]["local_extensions"]["colab_launch"] == "tools/"
 
 
 def test_launch_button_rewrite_edits_only_the_colab_button():
