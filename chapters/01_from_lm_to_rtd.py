@@ -85,7 +85,6 @@ import html
 import inspect
 import math
 from dataclasses import asdict
-from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -95,6 +94,7 @@ import torch.nn.functional as F
 from IPython.display import HTML, Code, display
 
 from rmdlib import rtd, synth, zoo
+from rmdlib.compare import Comparison, paired_bootstrap
 
 tok = zoo.tokenizer(P)  # WordPiece, trained on the micro-world
 pair = zoo.electra_pair(P).eval()  # generator + discriminator pretrained with RTD; eval(): no dropout
@@ -487,8 +487,11 @@ glue("attn_d", d);
 # Now the {glue:text}`demo_rows:d` held-out sentences from section 1, each shown four times: the
 # original; what the generator sees (grey `[MASK]`, and picked tokens left unchanged
 # outlined); what the discriminator sees (a replacement in red, a sample that happens
-# to equal the original in green); and the discriminator's verdict, with its
-# probability of "replaced" as a tooltip.
+# to equal the original in green); and the discriminator's verdict: each token shaded
+# by its probability of "replaced" (darker is more likely; the number is in the
+# tooltip), in bold where that probability exceeds one half, and outlined where the
+# token really was replaced. A working discriminator puts the dark shades inside the
+# outlines.
 
 # %%
 STYLE = {
@@ -496,10 +499,14 @@ STYLE = {
     "picked, unchanged": "outline:1px dashed #636363",  # picked but shown unchanged
     "replaced": "background:#fcbba1;color:#a50f15",  # the sample differs from the original
     "sample = original": "background:#c7e9c0;color:#00441b",  # picked, and the sample equals the original
-    "caught": "background:#fcbba1;color:#a50f15;font-weight:bold",  # replaced, flagged
-    "missed": "outline:2px solid #cb181d",  # replaced, not flagged
-    "false alarm": "background:#fdd49e;color:#7f2704",  # original, flagged
+    "really replaced": "outline:2px solid #a50f15",  # discriminator row: the truth
+    "P(replaced) > 1/2": "font-weight:bold",  # discriminator row: flagged
 }
+
+
+def heat(p):
+    """Background shade for a probability p of "replaced": white at 0, red at 1."""
+    return f"background:rgba(222,45,38,{float(p):.2f})"
 
 
 def span(token, style="", title=""):
@@ -521,14 +528,15 @@ def demo_rows(out, b):
                               else span(token, STYLE["picked, unchanged"] if sel[i] else ""))
         sampled_style = STYLE["replaced"] if labels[i] else STYLE["sample = original"] if sel[i] else ""
         rows["sampled"].append(span(new, sampled_style))
-        flagged, verdict = bool(prob[i] > 0.5), ("caught" if labels[i] else "false alarm")
-        style = STYLE[verdict] if flagged else STYLE["missed"] if labels[i] else ""
+        style = ";".join([heat(prob[i])] + [STYLE["really replaced"]] * bool(labels[i])
+                         + [STYLE["P(replaced) > 1/2"]] * bool(prob[i] > 0.5))
         rows["discriminator"].append(span(new, style, f"P(replaced) = {prob[i]:.2f}"))
     return "".join(f"<tr><td style='padding-right:8px'><i>{k}</i></td><td>{''.join(v)}</td></tr>"
                    for k, v in rows.items())
 
 
-legend = " ".join(span(name, style) for name, style in STYLE.items())
+legend = " ".join([span(name, style) for name, style in STYLE.items()]
+                  + [span(f"P(replaced) = {p}", heat(p)) for p in (0.1, 0.3, 0.6, 0.9)])
 table = "".join(f"<table style='margin-bottom:10px'>{demo_rows(demo, b)}</table>" for b in range(DEMO_ROWS))
 display(HTML(f"<p>{legend}</p>{table}"))
 
@@ -624,48 +632,16 @@ glue("pack_len", zoo.PRETRAIN.max_length);
 # "How to use this book"); an interval that excludes 0 is a difference these sentences
 # can show.
 
-# %% tags=["hide-input"]
-# Stand-in with the signature of rmdlib.compare.paired_bootstrap (one seed here).
-class Comparison(NamedTuple):
-    diff: float
-    low: float
-    high: float
-    alpha: float
-    n_seeds: int
-    n_items: int
-
-    @property
-    def significant(self):
-        return self.low > 0 or self.high < 0
-
-    def describe(self, name_a, name_b, fmt=".3f"):
-        return (f"{name_a} − {name_b} = {self.diff:{fmt}} ({1 - self.alpha:.0%} interval "
-                f"{self.low:{fmt}} to {self.high:{fmt}})")
-
-
-def paired_bootstrap(stat, a, b, *, n_boot=1000, alpha=0.05, seed=0):
-    """Mean over seeds of stat(a_s) - stat(b_s), percentile interval over resampled items."""
-    rng, n = np.random.default_rng(seed), len(a[0])
-
-    def diff(idx):
-        return float(np.mean([stat([x[i] for i in idx]) - stat([y[i] for i in idx])
-                              for x, y in zip(a, b)]))
-
-    boots = [diff(rng.integers(0, n, n)) for _ in range(n_boot)]
-    low, high = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
-    return Comparison(diff(range(n)), float(low), float(high), alpha, len(a), n)
-
-
 # %%
 def ratio(items):
-    """Pooled rate of (numerator, denominator) items: sum of numerators / sum of denominators."""
-    return sum(x for x, _ in items) / sum(n for _, n in items)
+    """Pooled rate of (sum, count) rows (N, 2): total of the sums / total of the counts."""
+    return float(items[:, 0].sum() / items[:, 1].sum())
 
 
 def per_row(mask, values):
-    """(sum of values, count) over each row's masked positions: the items resampled below."""
+    """(sum of values, count) over each row's masked positions (B, 2): the resampled items."""
     summed = torch.where(mask, values, 0.0).sum(1)  # (B,) masked-out inf or nan ignored
-    return list(zip(summed.tolist(), mask.sum(1).tolist()))
+    return torch.stack([summed, mask.sum(1).to(summed.dtype)], 1).double().cpu().numpy()
 
 
 def rtd_scores(out, in_name=None):
@@ -743,47 +719,51 @@ glue("full_replaced", counts["replaced"]);
 
 # %% tags=["hide-input"]
 def verdict(s, packed_s, new_s, steps):
-    """What the discriminator and the generator get right and wrong, worded by the measured numbers."""
+    """What the discriminator and generator get right and wrong, worded by the numbers."""
     head = "**What the small model gets right and wrong.** "
     loss, acc = s["loss_vs_const"], s["acc_vs_const"]
-    beats = loss.high < 0 and acc.low > 0  # lower loss and higher accuracy, both outside the noise
-    cmp = (f"Its loss on these tokens, {s['disc']:.3f}, against H(r) = {s['const']:.3f} for the constant "
-           f"answer, gives {loss.describe('discriminator', 'constant')}; its accuracy, {s['disc_right']:.1%}, "
-           f"against {s['const_right']:.1%} for always answering \"original\", gives "
-           f"{acc.describe('discriminator', 'constant')}.")
+    beats = loss.high < 0 and acc.low > 0  # lower loss and higher accuracy, beyond noise
+    said = dict(items="sentences")
+    cmp = (f"Its loss on these tokens, {s['disc']:.3f}, against H(r) = {s['const']:.3f} "
+           f"for the constant answer, gives {loss.describe('discriminator', 'constant', **said)}; "
+           f"its accuracy, {s['disc_right']:.1%}, against {s['const_right']:.1%} for always "
+           f"answering \"original\", gives {acc.describe('discriminator', 'constant', **said)}.")
+    auc = (f"It ranks a random replaced token above a random original one with probability "
+           f"{s['auc']:.2f} (0.5 is chance). ")
     if beats:
-        opening = (f"On sentences from the world it was pretrained on, the discriminator clearly beats every "
-                   f"answer that ignores the input. It ranks a random replaced token above a random original "
-                   f"one with probability {s['auc']:.2f} (0.5 is chance). ")
+        opening = ("On sentences from the world it was pretrained on, the discriminator "
+                   "clearly beats every answer that ignores the input. " + auc)
     else:
-        opening = (f"In this run the discriminator does *not* clearly beat a constant answer that ignores the "
-                   f"input, so the demo above shows the mechanics of RTD, not a trained detector. It ranks a "
-                   f"random replaced token above a random original one with probability {s['auc']:.2f} "
-                   f"(0.5 is chance); after {steps} pretraining steps chapter 3 measures the same pair. ")
-    threshold = (f" At a threshold of one half it catches {s['recall']:.1%} of the replacements at a precision "
-                 f"of {s['precision']:.1%}.")
-    packing = packed_s["loss_vs_const"].diff - loss.diff
-    form = (f" Packing the same sentences into full rows, as in pretraining, moves its advantage over the "
-            f"constant by {-packing:+.3f} in loss: the form of the input "
-            + ("matters little here." if abs(packing) < 0.05 else "matters."))
+        opening = ("In this run the discriminator does *not* clearly beat a constant answer "
+                   "that ignores the input, so the demo above shows the mechanics of RTD, not "
+                   f"a trained detector (chapter 3 measures the same pair after {steps} "
+                   "pretraining steps). " + auc)
+    threshold = (f" At a threshold of one half it catches {s['recall']:.1%} of the "
+                 f"replacements at a precision of {s['precision']:.1%}.")
+    moved = packed_s["loss_vs_const"].diff - loss.diff
+    form = (" Packing the same sentences into full rows, as in pretraining, changes its "
+            f"advantage over the constant by {-moved:+.3f} in loss: the form of the input "
+            + ("matters little here." if abs(moved) < 0.05 else "matters."))
     new = new_s["loss_vs_const"]
-    names = (f" On the test sentences, where about half of the names are made of parts the model never read, "
-             f"it gives {new.describe('discriminator', 'constant')} in loss"
-             + (" and loses its advantage: " if new.high >= 0 else ", a smaller advantage: " if new.diff > loss.diff
-                else ": ")
-             + f"it raises a false alarm at {new_s['false_alarm_name']:.1%} of the original tokens inside names "
-             f"(against {s['false_alarm_name']:.1%} on the shown sentences) and at "
-             f"{new_s['false_alarm_other']:.1%} outside them. To a discriminator a token it has never seen "
-             f"in that place looks like a replacement: it has learned what fits the text it was trained on, "
-             f"not which tokens were changed.")
+    outcome = (" and loses its advantage: " if new.high >= 0 else
+               ", a smaller advantage: " if new.diff > loss.diff else ": ")
+    names = (" On the test sentences, where about half of the names are made of parts the "
+             f"model never read, it gives {new.describe('discriminator', 'constant', **said)} "
+             f"in loss{outcome}it raises a false alarm at {new_s['false_alarm_name']:.1%} of "
+             f"the original tokens inside names (against {s['false_alarm_name']:.1%} on the "
+             f"shown sentences) and at {new_s['false_alarm_other']:.1%} outside them. To a "
+             "discriminator, a token it has never seen in that place looks like a "
+             "replacement: it has learned what fits the text it was trained on.")
     gen = s["gen_vs_uni"]
-    generator = (f" The generator's top guess is right at {s['gen_top1']:.1%} of the picked positions, against "
-                 f"{s['uni_top1']:.1%} for always guessing the most frequent token, and "
-                 f"{gen.describe('its loss', 'a unigram model', fmt='.2f')}: "
-                 + ("it has learned more than word frequencies." if gen.high < 0 else
-                    f"after {steps} steps it has learned *less* than word frequencies, so its samples are "
-                    f"close to random words. That makes the discriminator's task easy, and the ELECTRA paper's "
-                    f"remedy for a weak generator is simply more pretraining (chapter 3)."))
+    learned = ("it has learned more than word frequencies." if gen.high < 0 else
+               f"after {steps} steps it knows *less* than word frequencies, so its samples "
+               "are close to random words. That makes the discriminator's task easy; more "
+               "pretraining makes the generator, and with it the task, harder.")
+    generator = (f" The generator's top guess is right at {s['gen_top1']:.1%} of the picked "
+                 f"positions, against {s['uni_top1']:.1%} for always guessing the most "
+                 f"frequent token, and "
+                 f"{gen.describe('its loss', 'a unigram model', fmt='.2f', **said)}: "
+                 + learned)
     return head + opening + cmp + threshold + form + names + generator
 
 
