@@ -279,7 +279,7 @@ print(f"student {student_params:,} parameters, "
 # %%
 SEEDS = (0, 1, 2)
 N_LABELLED = P.n(300)
-STUDENT = TrainConfig(lr=3e-3 if P.encoder is None else 1e-3, max_steps=P.n(200),
+STUDENT = TrainConfig(lr=3e-3 if P.encoder is None else 1e-3, max_steps=P.n(300),
                       warmup_ratio=0.1, seed=P.seed, log_every=20)
 labelled = DatasetDict(train=ner["train"].select(range(N_LABELLED)))
 student_data = DatasetDict(train=ner["train"])  # transfer text, tags unread at alpha 1
@@ -534,7 +534,7 @@ glue("overhead_reading", "it does not depend on the model, so it caps the end-to
      "the two should be equal, since that work does not depend on the model, so their difference shows how "
      "noisy timings on a shared CPU are; run the cell again to see the spread")
 glue("n_timed", len(timed))
-teacher.to(P.device)
+teacher.to(P.device);
 
 # %% [markdown]
 # Timed on {glue:text}`n_timed:d` test sentences, the student's forward pass alone is
