@@ -22,12 +22,12 @@ from torch import Tensor, nn
 from rmdlib.batch import IGNORE_INDEX, model_inputs
 from rmdlib.losses import distillation_loss, token_cross_entropy
 
-__all__ = ["distill_loss_fn", "student_from_teacher"]
+__all__ = ["TeacherCache", "distill_loss_fn", "student_from_teacher"]
 
 
 def distill_loss_fn(teacher: nn.Module, *, temperature: float = 2.0, alpha: float = 0.5,
                     label_smoothing: float = 0.0, hidden_weight: float = 0.0,
-                    cache: bool = False) -> Callable[[nn.Module, Any], tuple[Tensor, dict[str, float]]]:
+                    cache: bool | TeacherCache = False) -> Callable[[nn.Module, Any], tuple[Tensor, dict[str, float]]]:
     """``loss_fn(student, batch)``: soft teacher targets mixed with the hard labels.
 
     batch: input_ids, attention_mask (B, T), optionally token_type_ids, and
@@ -49,14 +49,19 @@ def distill_loss_fn(teacher: nn.Module, *, temperature: float = 2.0, alpha: floa
     logits (on the CPU), so later epochs reuse them instead of repeating the
     teacher's forward pass.  That is exact only for a fixed teacher: it is in eval
     mode here, so a row's logits do not depend on the epoch or on the rest of the
-    batch.  Not with ``hidden_weight`` (hidden states are not kept).  Used in chapter 7.
+    batch.  Not with ``hidden_weight`` (hidden states are not kept).  A
+    :class:`TeacherCache` of the same teacher may be passed instead of True, so that
+    several losses (e.g. one per temperature) share one pass of the teacher over
+    the data.  Used in chapter 7.
     """
     if temperature <= 0 or not 0.0 <= alpha <= 1.0 or hidden_weight < 0:
         raise ValueError(f"distill_loss_fn: need temperature > 0, 0 <= alpha <= 1, hidden_weight >= 0; "
                          f"got {temperature}, {alpha}, {hidden_weight}")
     if cache and hidden_weight > 0:
         raise ValueError("distill_loss_fn: cache=True keeps only the teacher's logits; set hidden_weight=0")
-    teacher_logits = _TeacherCache(teacher) if cache else None
+    if isinstance(cache, TeacherCache) and cache.teacher is not teacher:
+        raise ValueError("distill_loss_fn: the TeacherCache given holds another teacher's logits")
+    teacher_logits = cache if isinstance(cache, TeacherCache) else TeacherCache(teacher) if cache else None
 
     def loss_fn(student: nn.Module, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         inputs = model_inputs(batch, **({"output_hidden_states": True} if hidden_weight > 0 else {}))
@@ -80,8 +85,13 @@ def distill_loss_fn(teacher: nn.Module, *, temperature: float = 2.0, alpha: floa
     return loss_fn
 
 
-class _TeacherCache:
-    """The teacher's logits per distinct input row, computed once; rows are keyed by their real tokens."""
+class TeacherCache:
+    """The teacher's logits per distinct input row, computed once; rows are keyed by their real tokens.
+
+    Call it with a batch's model inputs (input_ids, attention_mask (B, T)) to get
+    the teacher's logits (B, T, C), zero at padding.  Pass it as
+    ``distill_loss_fn(teacher, cache=...)`` to share it between losses.  Used in chapter 7.
+    """
 
     def __init__(self, teacher: nn.Module) -> None:
         self.teacher, self.rows = teacher, {}

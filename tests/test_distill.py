@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rmdlib.distill import distill_loss_fn, student_from_teacher
+from rmdlib.distill import TeacherCache, distill_loss_fn, student_from_teacher
 from rmdlib.losses import IGNORE_INDEX, token_cross_entropy
 from rmdlib.models import build_encoder, build_tagger
 
@@ -200,3 +200,26 @@ def test_cached_teacher_gives_the_same_loss_with_one_teacher_pass_per_row():
     assert len(calls) == 4  # plain's pass above, then this one
     with pytest.raises(ValueError, match="hidden_weight"):
         distill_loss_fn(teacher, cache=True, hidden_weight=1.0)
+
+
+def test_a_shared_teacher_cache_serves_every_temperature_from_one_teacher_pass():
+    """One TeacherCache given to losses at T = 1 and T = 4: one teacher pass, each loss equal to its uncached twin."""
+    teacher, batch = _tagger(), _batch()
+    student = _tagger(layers=2, seed=3).eval()
+    calls = []
+    teacher.register_forward_hook(lambda module, args, output: calls.append(1))
+    shared = TeacherCache(teacher)
+    for temperature in (1.0, 4.0):
+        cached, _ = distill_loss_fn(teacher, temperature=temperature, alpha=1.0, cache=shared)(student, batch)
+        n_calls = len(calls)
+        plain, _ = distill_loss_fn(teacher, temperature=temperature, alpha=1.0)(student, batch)
+        torch.testing.assert_close(cached, plain)
+    assert n_calls == 2  # the cache's one pass at T = 1, plain's pass at T = 1; none for the cache at T = 4
+    with torch.no_grad():  # called directly: the teacher's logits, zero at padding
+        logits = shared({k: batch[k] for k in ("input_ids", "attention_mask")})
+        expected = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    keep = batch["attention_mask"].bool()
+    torch.testing.assert_close(logits[keep], expected[keep])
+    assert torch.all(logits[~keep] == 0)
+    with pytest.raises(ValueError, match="another teacher"):
+        distill_loss_fn(_tagger(seed=5), cache=shared)
