@@ -29,6 +29,9 @@
 #    small pretrained discriminator gets right and wrong.
 # :::
 #
+# What the chapter assumes (the Transformer block, tokenizers, PyTorch basics) is in
+# {ref}`app-prerequisites`.
+#
 # **Time:** about 45 minutes to read and run. In the offline profile the code runs in
 # under a minute on 2 CPU cores once the small pretrained model of `rmdlib.zoo` is
 # cached; the first run also pretrains that model, which took
@@ -787,7 +790,7 @@ glue("verdict", verdict(*scores_by, steps), markdown=True);
 #
 # ## Exercises
 #
-# ```{exercise}
+# ```{exercise} ★ · 10 min
 # :label: ch-01-ex1
 # A sequence has $T = 40$ non-pad tokens, two of them `[CLS]` and `[SEP]`. With
 # ELECTRA's masking ({glue:text}`mask_prob:.0%` picked), how many positions carry a
@@ -819,7 +822,7 @@ assert int(picked.selected.sum()) == 6
 # ```{solution-end}
 # ```
 #
-# ```{exercise}
+# ```{exercise} ★★ · 15 min
 # :label: ch-01-ex2
 # `rmdlib.rtd.replace_tokens` labels a sampled token that equals the original as
 # *original*. Suppose it labelled every picked position as *replaced* instead. What
@@ -841,7 +844,7 @@ assert int(picked.selected.sum()) == 6
 # original, against {glue:text}`full_replaced:d` real replacements.
 # ```
 #
-# ```{exercise}
+# ```{exercise} ★★ · 20 min
 # :label: ch-01-ex3
 # In RoBERTa's Table 2, which rows would you compare to measure the effect of the NSP
 # loss *alone*, keeping the input format fixed? Is such a pair in the table? What does
@@ -858,7 +861,7 @@ assert int(picked.selected.sum()) == 6
 # a point; the NSP-free rows then show that, with long inputs, the NSP loss is not needed.
 # ```
 #
-# ```{exercise}
+# ```{exercise} ★★ · 20 min
 # :label: ch-01-ex4
 # Show that with the causal mask, row $t$ of the attention output does not change when
 # you change $x_s$ for any $s > t$, but it does without the mask. Check it numerically with
@@ -901,7 +904,19 @@ print("causal: rows before the last unchanged; bidirectional: every row changed"
 #   without NSP, and so does this book.
 # * Self-attention is $\operatorname{softmax}(QK^\top/\sqrt{d} + M)V$; the causal mask
 #   $M$ is the only difference between a left-to-right model and a bidirectional encoder.
+
+# %% [markdown]
+# ## Self-check quiz
 #
+# Pick an answer to see why it is right or wrong. The questions test this chapter's
+# learning objectives; the exercises above train them.
+
+# %% tags=["remove-input"]
+from rmdlib import quiz
+
+quiz.show("01_from_lm_to_rtd")
+
+# %% [markdown]
 # ## References
 #
 # This chapter draws on {cite:t}`radford2018improving` for autoregressive pretraining,

@@ -31,6 +31,9 @@
 # 6. check any such derivation against `torch.autograd` in a few lines.
 # :::
 #
+# What the chapter assumes (the Transformer block, tokenizers, PyTorch basics) is in
+# {ref}`app-prerequisites`.
+#
 # **Time:** about 60 minutes to read and run; the code runs in well under a minute
 # on 2 CPU cores in the offline profile.
 
@@ -791,7 +794,7 @@ plt.show()
 #
 # ## Exercises
 #
-# ```{exercise}
+# ```{exercise} ★★ · 20 min
 # :label: ch-02-ex1
 # Derive the gradient of the label-smoothed cross-entropy $\ell_\varepsilon$ of
 # section 5 with respect to the logits, starting from
@@ -814,7 +817,7 @@ plt.show()
 # cross-entropy has no finite minimiser.
 # ```
 #
-# ```{exercise}
+# ```{exercise} ★ · 10 min
 # :label: ch-02-ex2
 # ELECTRA uses a vocabulary of $V$ = {glue:text}`V_electra:d` tokens. Which weight
 # $\lambda$ would make the two terms of the RTD loss equal at initialisation? How many
@@ -831,7 +834,7 @@ plt.show()
 # so the discriminator's share of the total grows further.
 # ```
 #
-# ```{exercise}
+# ```{exercise} ★★ · 15 min
 # :label: ch-02-ex3
 # Why does distillation multiply the KL divergence by $T^2$ and not by $T$, although
 # the chain rule through $s/T$ only contributes one factor $1/T$?
@@ -848,7 +851,7 @@ plt.show()
 # {glue:text}`kd_slope:.3f` without the factor).
 # ```
 #
-# ```{exercise}
+# ```{exercise} ★★★ · 25 min
 # :label: ch-02-ex4
 # Adam updates a parameter by $-\eta\,\hat m/(\sqrt{\hat v} + \epsilon)$, where $\hat m$ and
 # $\hat v$ are running means of the gradient and of its square. Show that multiplying a loss by
@@ -885,7 +888,19 @@ plt.show()
 #   and the optimal logit gap becomes finite.
 # * Distillation's gradient is $T(q - p)/N$; the $T^2$ factor cancels the $1/T^2$ decay
 #   of the soft-target gradient.
+
+# %% [markdown]
+# ## Self-check quiz
 #
+# Pick an answer to see why it is right or wrong. The questions test this chapter's
+# learning objectives; the exercises above train them.
+
+# %% tags=["remove-input"]
+from rmdlib import quiz
+
+quiz.show("02_losses")
+
+# %% [markdown]
 # ## References
 #
 # This chapter draws on {cite:t}`clark2020electra` for the RTD objective and $\lambda$,

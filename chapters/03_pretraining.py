@@ -31,6 +31,9 @@
 # 6. tell a collapsed encoder from a merely anisotropic one.
 # :::
 #
+# What the chapter assumes (the Transformer block, tokenizers, PyTorch basics) is in
+# {ref}`app-prerequisites`.
+#
 # **Time:** about 75 minutes to read and run; the code runs in about 3 minutes on
 # 2 CPU cores in the offline profile, most of it the two pretraining runs (the
 # first is cached and reused by chapters 4 to 9).
@@ -694,7 +697,7 @@ else:
 # %% [markdown]
 # ## Exercises
 #
-# ```{exercise}
+# ```{exercise} ★★ · 25 min
 # :label: ch-03-ex1
 # Pretrain with a generator as wide as the discriminator
 # (`replace(cfg, gen_scale=1.0, steps=60)`, and the same with `gen_scale=0.25`) using
@@ -735,7 +738,7 @@ for scale in (0.25, 1.0):
 # ```{solution-end}
 # ```
 #
-# ```{exercise}
+# ```{exercise} ★★ · 20 min
 # :label: ch-03-ex2
 # Use `zoo.flops_per_token` on a pair of ELECTRA-Small's sizes
 # (`rtd.build_pair(30522, hidden=256, layers=12, heads=4, embedding_size=128)`, the
@@ -769,7 +772,7 @@ print(f"generator share {g_f / (g_f + d_f):.1%}, RTD/MLM step ratio {(g_f + d_f)
 # ```{solution-end}
 # ```
 #
-# ```{exercise}
+# ```{exercise} ★ · 10 min
 # :label: ch-03-ex3
 # At the start of pretraining the discriminator's accuracy is already high although it
 # has learnt nothing. Explain the number from the History, and name two metrics in
@@ -805,7 +808,19 @@ print(f"generator share {g_f / (g_f + d_f):.1%}, RTD/MLM step ratio {(g_f + d_f)
 # * A mean cosine near 1 is not collapse: the effective rank of the centred states
 #   tells a collapsed encoder from an anisotropic one.
 # * The pretrained discriminator is cached; `zoo.encoder(P)` hands it to chapters 4 to 9.
+
+# %% [markdown]
+# ## Self-check quiz
 #
+# Pick an answer to see why it is right or wrong. The questions test this chapter's
+# learning objectives; the exercises above train them.
+
+# %% tags=["remove-input"]
+from rmdlib import quiz
+
+quiz.show("03_pretraining")
+
+# %% [markdown]
 # ## References
 #
 # This chapter draws on {cite:t}`clark2020electra` for replaced token detection, the

@@ -31,6 +31,9 @@
 # 6. tag new text and get entities with character offsets.
 # :::
 #
+# What the chapter assumes (the Transformer block, tokenizers, PyTorch basics) is in
+# {ref}`app-prerequisites`.
+#
 # **Time:** about 75 minutes to read and run; the code runs in about a minute on
 # 2 CPU cores in the offline profile (two short fine-tuning runs).
 
@@ -824,7 +827,7 @@ glue("n_new_entities", len(rows));
 #
 # ## Exercises
 #
-# ```{exercise}
+# ```{exercise} ★ · 10 min
 # :label: ch-04-ex1
 # A sentence has the words `Anna`, `Kowalczyk`, `spoke` with the tags `B-PER I-PER O`
 # (ids 1, 2, 0), and the tokenizer gives `[CLS] Anna Ko ##wal ##czyk spoke [SEP]`.
@@ -846,7 +849,7 @@ glue("n_new_entities", len(rows));
 # computed by the last code cell of the chapter, not typed.)
 # ```
 #
-# ```{exercise}
+# ```{exercise} ★★ · 25 min
 # :label: ch-04-ex2
 # Measure the choice of section 2: fine-tune with every sub-token labelled instead
 # of the first one only, with the same `FINETUNE` and `TAGGING`, and compare test
@@ -898,7 +901,7 @@ for label, m in (("first sub-token", model_first), ("every sub-token", model_all
 # ```{solution-end}
 # ```
 #
-# ```{exercise}
+# ```{exercise} ★★ · 15 min
 # :label: ch-04-ex3
 # Make a prediction from the gold test tags by turning the last tag of every
 # multi-word entity into `O` (so `B-PER I-PER` becomes `B-PER O`). Before running
@@ -943,7 +946,7 @@ print(f"measured: token accuracy {metrics.token_accuracy(gold['test'], clipped):
 # ```{solution-end}
 # ```
 #
-# ```{exercise}
+# ```{exercise} ★ · 10 min
 # :label: ch-04-ex4
 # The prediction `O I-PER I-PER O` contains no `B-` tag. How many entities does
 # conlleval (seqeval's default mode) read from it, and how many does seqeval's strict
@@ -1004,7 +1007,19 @@ glue("ex4_strict", metrics.entity_scores([["O", "B-PER", "I-PER", "O"]], [["O", 
 #   where the gazetteer's recall is {glue:text}`gaz_unseen:.1%` and the tagger's
 #   {glue:text}`model_unseen:.1%`.
 # * `infer.tag` returns entities with character offsets into the original text.
+
+# %% [markdown]
+# ## Self-check quiz
 #
+# Pick an answer to see why it is right or wrong. The questions test this chapter's
+# learning objectives; the exercises above train them.
+
+# %% tags=["remove-input"]
+from rmdlib import quiz
+
+quiz.show("04_ner")
+
+# %% [markdown]
 # ## References
 #
 # This chapter draws on {cite:t}`tjong2003introduction` for the CoNLL-2003 task, its

@@ -30,6 +30,9 @@
 # 5. split new text with `rmdlib.infer.split_sentences`, which is {term}`lossless <lossless segmentation>`.
 # :::
 #
+# What the chapter assumes (the Transformer block, tokenizers, PyTorch basics) is in
+# {ref}`app-prerequisites`.
+#
 # **Time:** about 60 minutes to read and run; the code runs in about 2 minutes on
 # 2 CPU cores in the offline profile (it reuses the encoder that chapter 3 pretrains
 # and caches; without that cache, add about a minute).
@@ -804,7 +807,7 @@ else:
 # %% [markdown]
 # ## Exercises
 #
-# ```{exercise}
+# ```{exercise} ★ · 10 min
 # :label: ch-05-ex1
 # `predict_sentence_ends` always ends a sentence at the last run of the text. What
 # boundary precision, recall and F1 does a "tagger" get on our test split that never
@@ -822,7 +825,7 @@ else:
 # level: a model that always answers `O` is right for most candidates and useless.
 # ```
 #
-# ```{exercise}
+# ```{exercise} ★★ · 15 min
 # :label: ch-05-ex2
 # Show that one missed boundary inside a document, with everything else right, removes
 # two correct sentences and adds one wrong one, and one false split removes one correct
@@ -845,7 +848,7 @@ else:
 # {glue:text}`model_sent_f1:.3f`.
 # ```
 #
-# ```{exercise}
+# ```{exercise} ★★ · 20 min
 # :label: ch-05-ex3
 # Make the regular expression split after *every* `.`, `!` or `?` followed by
 # whitespace, whatever comes next, so that lower-case starts are no longer missed.
@@ -897,7 +900,19 @@ print(f"split after every [.!?] + space: P = {greedy_scores['precision']:.3f}, R
 # * Exact-sentence F1 is stricter than boundary F1: a missed boundary costs two sentences.
 # * Published numbers on real text (UD English EWT) are a different measurement:
 #   quote them as such, and measure on your own text before choosing a splitter.
+
+# %% [markdown]
+# ## Self-check quiz
 #
+# Pick an answer to see why it is right or wrong. The questions test this chapter's
+# learning objectives; the exercises above train them.
+
+# %% tags=["remove-input"]
+from rmdlib import quiz
+
+quiz.show("05_sentence_boundaries")
+
+# %% [markdown]
 # ## References
 #
 # This chapter draws on {cite:t}`kiss2006unsupervised` for Punkt and the abbreviation

@@ -29,6 +29,9 @@
 #    {term}`confidence interval`, so that a real difference is told from noise.
 # :::
 #
+# What the chapter assumes (the Transformer block, tokenizers, PyTorch basics) is in
+# {ref}`app-prerequisites`.
+#
 # **Time:** about 60 minutes to read and run; the code runs in about three minutes on
 # 2 CPU cores in the offline profile (about twenty short fine-tuning runs).
 
@@ -565,7 +568,7 @@ for name in ("dropout 0.1", "FGM", "PGD", "early stopping",
 #
 # ## Exercises
 #
-# ```{exercise}
+# ```{exercise} ★★ · 20 min
 # :label: ch-06-ex1
 # With $C$ tags and smoothing $\varepsilon$, show that the smallest value of the
 # label-smoothed cross-entropy of one token is $H(\tilde q)$ and write it in closed form.
@@ -583,7 +586,7 @@ for name in ("dropout 0.1", "FGM", "PGD", "early stopping",
 # classes as $C$ grows, and a flatter spread has more entropy.
 # ```
 #
-# ````{exercise}
+# ````{exercise} ★★★ · 30 min
 # :label: ch-06-ex2
 # Sweep FGM's $\varepsilon$ over `EPSILON_SHARE` values 0.01, 0.05 and 0.2 (as shares
 # of the median example norm) with the three seeds, choose on validation F1, and report
@@ -616,7 +619,7 @@ for share in (0.01, EPSILON_SHARE, 0.2):
 # ```{solution-end}
 # ```
 #
-# ```{exercise}
+# ```{exercise} ★★ · 20 min
 # :label: ch-06-ex3
 # The rule "a difference is real if it exceeds twice the larger standard deviation" is
 # a rough one. The runs share seeds across settings, so you can compare *paired*
@@ -676,7 +679,19 @@ glue("ex3_unpaired", float(max(table.loc["FGM", "test std"], none_std)));
 # * In the seeded ablation {glue:text}`n_beyond:d` setting(s) beat no regularization
 #   with a 95 % paired interval above 0 ({glue:text}`beyond_noise`). Report every
 #   comparison with its interval, and choose by validation, never by test.
+
+# %% [markdown]
+# ## Self-check quiz
 #
+# Pick an answer to see why it is right or wrong. The questions test this chapter's
+# learning objectives; the exercises above train them.
+
+# %% tags=["remove-input"]
+from rmdlib import quiz
+
+quiz.show("06_regularization")
+
+# %% [markdown]
 # ## References
 #
 # This chapter draws on {cite:t}`srivastava2014dropout` for dropout,

@@ -30,6 +30,9 @@
 # 5. say how this task-specific distillation differs from DistilBERT's.
 # :::
 #
+# What the chapter assumes (the Transformer block, tokenizers, PyTorch basics) is in
+# {ref}`app-prerequisites`.
+#
 # **Time:** about 50 minutes to read and run; the code runs in about two and a half
 # minutes on 2 CPU cores in the offline profile.
 
@@ -564,7 +567,7 @@ teacher.to(P.device);
 #
 # ## Exercises
 #
-# ```{exercise}
+# ```{exercise} ★★ · 20 min
 # :label: ch-07-ex1
 # Show that for one token the gradient of $T^2\,\mathrm{KL}(p \,\|\, q)$ with respect to
 # the student's logits $s$ is $T(q - p)$, where $p$ and $q$ are the teacher's and the
@@ -593,7 +596,7 @@ print((s.grad - expected).abs().max())  # ~1e-8
 # ```{solution-end}
 # ```
 #
-# ````{exercise}
+# ````{exercise} ★★★ · 30 min
 # :label: ch-07-ex2
 # Distillation does not need gold tags: at $\alpha = 1$ the loss uses only the teacher.
 # Train a student on the gold tags of the first 500 training sentences, and another
@@ -629,7 +632,7 @@ for label, m in (("500 labelled sentences", hard_few), ("all, teacher only", sof
 # ```{solution-end}
 # ```
 #
-# ```{exercise}
+# ```{exercise} ★ · 15 min
 # :label: ch-07-ex3
 # Why must the teacher be in eval mode during distillation? Predict what happens to the
 # soft targets if its dropout stays on, then measure it: compute the teacher's logits for
@@ -690,7 +693,19 @@ glue("ex3_l1", float((a - b).abs().sum(-1)[keep].mean()));
 #   the model: the work around it does not shrink with the model.
 # * DistilBERT distilled during pretraining with a triple loss; this chapter distils one
 #   task, on the task's text.
+
+# %% [markdown]
+# ## Self-check quiz
 #
+# Pick an answer to see why it is right or wrong. The questions test this chapter's
+# learning objectives; the exercises above train them.
+
+# %% tags=["remove-input"]
+from rmdlib import quiz
+
+quiz.show("07_distillation")
+
+# %% [markdown]
 # ## References
 #
 # This chapter draws on {cite:t}`hinton2015distilling` for distillation with
