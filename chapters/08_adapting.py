@@ -147,7 +147,7 @@ torch.save(tagger.state_dict(), bad / "pytorch_model.bin")
 try:
     models.load_tagger(bad)
 except OSError as err:
-    print("refused:", str(err).splitlines()[0][:160])
+    print("refused:", str(err).splitlines()[0].split(" found in")[0])  # (the folder's path cut off)
 
 # %% [markdown]
 # ## 2. The Auto classes, registration, and remote code
@@ -183,8 +183,8 @@ glue("bilstm_diff", diff)
 glue("bilstm_head", custom.n_head_parameters(bl_config.hidden_size, 64, len(names)));
 
 # %% [markdown]
-# The reloaded model is a `BiLstmTagger` with the same logits (a difference of
-# {glue:text}`bilstm_diff:.1e`, float rounding). Its head has
+# The reloaded model is a `BiLstmTagger` with the same logits (largest difference
+# {glue:text}`bilstm_diff:.1e`: at most float rounding). Its head has
 # {glue:text}`bilstm_head:,` parameters, $2 \cdot 4\,(H(D+H) + 2H) + 2HC + C$ for $H = 64$
 # units per direction (four LSTM gates, two directions, two bias vectors per gate).
 # Now the same folder in a **fresh Python process that never imported `rmdlib`**:
@@ -193,8 +193,9 @@ glue("bilstm_head", custom.n_head_parameters(bl_config.hidden_size, 64, len(name
 code = ("from transformers import AutoModelForTokenClassification as A\n"
         f"A.from_pretrained({str(WORK / 'bilstm')!r})")
 result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-refusal = [line for line in result.stderr.splitlines() if line.strip()][-1]  # the exception's last line
-print(refusal[:300])
+err_lines = result.stderr.splitlines()
+refusal = [line for line in err_lines if custom.MODEL_TYPE in line] or err_lines[-1:]
+print(refusal[0].replace(str(WORK), "<folder>")[:400])
 
 # %% [markdown]
 # `transformers` does not know `rmd-bilstm-tagger`, and says so. There are two ways out.
