@@ -13,7 +13,7 @@ on the Project Gutenberg books (``../shared/data/gutenberg_en``) with
 ``benchmarks/rtd_vs_mlm.py``'s code, for ``pretrain_seconds`` of CPU time at lr 1e-4.
 Each run is a forked child process, so its peak RSS is its own.
 
-    nice -n 10 python benchmarks/peft_ner.py            # 2 shared CPU cores: about 25 minutes
+    nice -n 10 python benchmarks/peft_ner.py            # 2 heavily shared CPU cores: about 30 minutes
     python benchmarks/peft_ner.py --quick               # a smoke run of a few minutes
 
 Writes ``benchmarks/results/peft_ner.json`` and ``.md``.  Anchor from the issue:
@@ -187,7 +187,7 @@ def markdown(report: dict) -> str:
              f"{len(b['seeds'])} seeds, {b['test_sentences'] or 3453:,} test sentences; {report['hardware']}; torch {report['torch']}, 1 thread "
              f"per run; total {report['total_seconds'] / 60:.0f} min; 1-min load average {load['start']:.1f} at "
              f"start, {load['end']:.1f} at end (other jobs shared the machine).", "",
-             "" if report["complete"] else "**Partial run**: stopped before every method had every seed.", "",
+             *([] if report["complete"] else ["**Partial run**: stopped before every method had every seed.", ""]),
              "| method | lr | seeds | trainable | share | test F1 (mean ± std) | F1 − full | AdamW state | peak RSS "
              "| train tokens/s | checkpoint |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for m, r in s.items():
