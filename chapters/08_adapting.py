@@ -195,7 +195,7 @@ code = ("from transformers import AutoModelForTokenClassification as A\n"
 result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
 err_lines = result.stderr.splitlines()
 refusal = [line for line in err_lines if custom.MODEL_TYPE in line] or err_lines[-1:]
-print(refusal[0].replace(str(WORK), "<folder>")[:400])
+print(refusal[-1].replace(str(WORK), "<folder>")[:400])  # the last, most explicit message
 
 # %% [markdown]
 # `transformers` does not know `rmd-bilstm-tagger`, and says so. There are two ways out.
