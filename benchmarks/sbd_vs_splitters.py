@@ -168,7 +168,9 @@ def encoder_and_tokenizer(name: str | None, train_texts: list[str],
     if name:
         from transformers import AutoTokenizer
 
-        return build_encoder(name), AutoTokenizer.from_pretrained(name)
+        from rmdlib.hub import revision
+
+        return build_encoder(name), AutoTokenizer.from_pretrained(name, revision=revision(name))
     tok = tokens.train_wordpiece(train_texts, vocab_size=b.vocab_size, model_max_length=b.max_length)
     encoder = build_encoder(vocab_size=len(tok), hidden=b.hidden, layers=b.layers, heads=b.heads,
                             max_position=b.max_length, pad_token_id=tok.pad_token_id)

@@ -6,18 +6,18 @@ Each module holds one concept of the course; the chapters import them::
     P = rmdlib.setup(seed=0)          # profile, device, seeds (every chapter)
     from rmdlib import synth, data, tokens
 
+Importing ``rmdlib`` also registers the course's own architecture
+(:mod:`rmdlib.custom`) with the ``transformers`` Auto classes, so that
+``AutoModelForTokenClassification.from_pretrained(folder)`` can rebuild it
+without ``trust_remote_code`` (chapter 8).
+
 See the module map in the book's "How to use this book" page.
 """
 
-import warnings
+from rmdlib.custom import register as _register_custom_architecture
+from rmdlib.profile import Profile, setup
 
-# transformers and datasets import `tqdm.auto`. In a Jupyter kernel without ipywidgets
-# tqdm then warns "IProgress not found" (with the install's path) and falls back to
-# text bars, which is what the course wants: widget bars need JavaScript that the
-# offline book does not load. Importing rmdlib first keeps that notice off the pages.
-warnings.filterwarnings("ignore", message="IProgress not found", module=r"tqdm\.")
-
-from rmdlib.profile import Profile, setup  # noqa: E402
+_register_custom_architecture()
 
 __all__ = ["Profile", "setup", "__version__"]
 __version__ = "0.1.0"

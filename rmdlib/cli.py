@@ -107,7 +107,9 @@ def _tokenizer(args: argparse.Namespace, texts: list[str], r: par.Ranks) -> Any:
     from transformers import AutoTokenizer
 
     if args.encoder != "tiny":
-        return AutoTokenizer.from_pretrained(args.encoder)
+        from rmdlib.hub import revision
+
+        return AutoTokenizer.from_pretrained(args.encoder, revision=revision(args.encoder))
     if r.rank == 0:
         from rmdlib.tokens import train_wordpiece
 

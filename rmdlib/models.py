@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 from transformers import AutoModel, AutoModelForTokenClassification, ElectraConfig, ElectraModel, PreTrainedModel
 
+from rmdlib import hub
 from rmdlib.batch import model_inputs
 from rmdlib.losses import token_cross_entropy
 
@@ -48,14 +49,16 @@ def build_encoder(name_or_path: str | Path | None = None, *, vocab_size: int | N
     """An encoder that maps input_ids (B, T) to hidden states (B, T, D).
 
     With ``name_or_path`` (a Hub id or a local ``save_pretrained`` directory):
-    ``AutoModel.from_pretrained``; the size arguments are then unused and
+    ``AutoModel.from_pretrained`` at ``rmdlib.hub.revision(name_or_path, revision)``
+    (a Hub id must be pinned in ``rmdlib.hub.MODELS`` or given a revision); the size arguments are then unused and
     remote code runs only if you pass ``trust_remote_code=True``.  Without it:
     a fresh ``ElectraModel`` of the given size (intermediate defaults to
     4 * hidden, embedding_size to hidden), initialised from the global torch RNG.
     Used in chapters 4, 6 and 7.
     """
-    if name_or_path is not None:
-        return AutoModel.from_pretrained(name_or_path, revision=revision, trust_remote_code=trust_remote_code)
+    if name_or_path is not None:  # a Hub id loads at its pinned revision (rmdlib.hub.MODELS) unless one is given
+        return AutoModel.from_pretrained(name_or_path, revision=hub.revision(name_or_path, revision),
+                                         trust_remote_code=trust_remote_code)
     if vocab_size is None:
         raise ValueError("build_encoder: give a name_or_path or a vocab_size for a fresh encoder")
     return ElectraModel(electra_config(vocab_size, hidden=hidden, layers=layers, heads=heads,
@@ -112,7 +115,8 @@ def load_tagger(path: str | Path, *, revision: str | None = None,
 
     Returns the model in eval mode (as ``from_pretrained`` does).
     """
-    return AutoModelForTokenClassification.from_pretrained(path, revision=revision, use_safetensors=True,
+    return AutoModelForTokenClassification.from_pretrained(path, revision=hub.revision(path, revision),
+                                                           use_safetensors=True,
                                                            trust_remote_code=trust_remote_code)
 
 

@@ -40,7 +40,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from transformers import AutoTokenizer, ElectraForMaskedLM, ElectraForPreTraining, PreTrainedTokenizerFast
 
-from rmdlib import synth
+from rmdlib import hub, synth
 from rmdlib.profile import Profile
 from rmdlib.rtd import ElectraPair, build_mlm, build_pair, make_mlm_loss_fn, make_rtd_loss_fn
 from rmdlib.tokens import train_wordpiece
@@ -203,7 +203,7 @@ def tokenizer(P: Profile, cfg: PretrainConfig = PRETRAIN) -> PreTrainedTokenizer
     saved once under ``cache_root()``.  Used in chapters 1, 3, 4, 5, 6 and 7.
     """
     if P.encoder is not None:
-        return AutoTokenizer.from_pretrained(P.encoder)
+        return AutoTokenizer.from_pretrained(P.encoder, revision=hub.revision(P.encoder))
     key = _digest("wordpiece", code_digest(), cfg.seed, cfg.corpus_docs, cfg.vocab_size)
     path = cache_root() / f"wordpiece-{key}"
     if not path.is_dir():
@@ -343,8 +343,9 @@ def electra_pair(P: Profile, cfg: PretrainConfig = PRETRAIN) -> ElectraPair:
         return cached_pretrain(cfg, tokenizer(P, cfg), pretraining_texts(P, cfg), device=P.device).pair
     if P.encoder not in HUB_GENERATORS:
         raise ValueError(f"no known generator for {P.encoder!r}; known: {sorted(HUB_GENERATORS)}")
-    return ElectraPair(ElectraForMaskedLM.from_pretrained(HUB_GENERATORS[P.encoder]),
-                       ElectraForPreTraining.from_pretrained(P.encoder)).eval()
+    generator = HUB_GENERATORS[P.encoder]
+    return ElectraPair(ElectraForMaskedLM.from_pretrained(generator, revision=hub.revision(generator)),
+                       ElectraForPreTraining.from_pretrained(P.encoder, revision=hub.revision(P.encoder))).eval()
 
 
 def encoder(P: Profile, cfg: PretrainConfig = PRETRAIN) -> str:

@@ -100,3 +100,12 @@ def test_numeric_answers_are_computed_not_typed():
     (T**2 * (p * (p.log() - q.log())).sum()).backward()
     assert torch.allclose(s.grad, T * (q - p).detach())
     assert _inside(T * (0.3 - 0.1), _right("07_distillation", "For one token, what is the gradient"))
+    from transformers import ElectraConfig
+
+    from rmdlib.adapt import AdaptConfig, closed_form_trainable
+
+    one_layer = ElectraConfig(hidden_size=256, num_hidden_layers=1, intermediate_size=1024)
+    lora = closed_form_trainable(one_layer, 9, AdaptConfig("lora", r=8), head_params=0)
+    assert _inside(lora, _right("08_adapting", "LoRA of rank r"))
+    two_adapters = closed_form_trainable(one_layer, 9, AdaptConfig("bottleneck", bottleneck=16), head_params=0)
+    assert _inside(two_adapters / 2, _right("08_adapting", "A Houlsby bottleneck"))  # a layer has two

@@ -79,7 +79,7 @@ class Chapter(NamedTuple):
 def chapter(path: Path) -> Chapter:
     """Title, reading time and learning objectives of a chapter's ``.py`` source."""
     text = path.read_text(encoding="utf-8")
-    title = re.search(r"^# # (.+)$", text, flags=re.MULTILINE).group(1)
+    title = re.search(r"^# # (?:\d+\. )?(.+)$", text, flags=re.MULTILINE).group(1)  # without its number
     time = re.search(r"^# \*\*Time:\*\* (about \d+ minutes)", text, flags=re.MULTILINE)
     block = text.split("Learning objectives", 1)[1].split("# :::", 1)[0]
     objectives = [" ".join(line.strip("# ").strip() for line in item.splitlines())
