@@ -337,8 +337,8 @@ def markdown(report: dict) -> str:
              f"WordPiece of {report['vocab']:,} types; {b['n_train']:,} training sentences per corpus, "
              f"{b['epochs']} epochs, lr {b['lr']:g}, batch {b['batch_size']}, best of {b['n_val']} validation "
              f"sentences kept, seed {b['seed']}; {b['n_test']:,} test sentences per target; F1 over PER/LOC/ORG "
-             f"with 95 % bootstrap intervals over test sentences ({b['n_boot']} resamples). {report['hardware']}, "
-             f"{report['threads']} torch thread(s); torch {report['torch']}, transformers {report['transformers']}; "
+             f"with 95 % bootstrap intervals over test sentences ({b['n_boot']} resamples). {report['hardware']}; "
+             f"torch {report['torch']}, transformers {report['transformers']}; "
              f"total {report['total_seconds'] / 60:.0f} min; 1-min load average {load['start']:.1f} at start, "
              f"{load['end']:.1f} at end (other jobs shared the machine).", "",
              "**(a) Trained on English WikiANN, zero-shot on each target**", "",
