@@ -110,7 +110,7 @@ from rmdlib.tagging import TaggingConfig, finetune_tagger
 from rmdlib.tokens import train_wordpiece
 from rmdlib.train import TrainConfig
 
-N_TEST = P.n(500)  # test sentences per language
+N_TEST = P.n(400)  # test sentences per language
 t_start = time.perf_counter()
 english = synth.ner_splits(P.seed, n_train=0, n_val=0, n_test=N_TEST)["test"]
 example = english[3]
@@ -153,7 +153,7 @@ source(transfer.overlap)
 ner = data.load_ner("synthetic")  # derived languages exist for the micro-world, in every profile
 tok = zoo.tokenizer(P)
 TAGGING = TaggingConfig(batch_size=32)
-FINETUNE = TrainConfig(lr=3e-3 if P.encoder is None else 1e-4, max_steps=P.n(250), warmup_ratio=0.1,
+FINETUNE = TrainConfig(lr=3e-3 if P.encoder is None else 1e-4, max_steps=P.n(200), warmup_ratio=0.1,
                        seed=P.seed, log_every=50)
 english_train = DatasetDict(train=ner["train"])
 
@@ -324,19 +324,19 @@ glue("corr_overlap", float(np.corrcoef(grid["subword overlap (token)"], grid["F1
 # English only and tagged zero-shot on the derived languages.
 
 # %%
-N_DOCS = P.n(600)  # pretraining documents per run (half of each language in the bilingual runs)
+N_DOCS = P.n(400)  # pretraining documents per run (half of each language in the bilingual runs)
 L2 = Language(vocab_share=1.0, seed=1)
 L2_REV = replace(L2, reorder=1.0)
 english_docs = synth.corpus(P.seed, n_docs=N_DOCS)
 l2_docs = {lang: synth.corpus(P.seed, n_docs=N_DOCS, language=lang)[N_DOCS // 2:] for lang in (L2, L2_REV)}
 bi_tok = train_wordpiece(english_docs + l2_docs[L2], vocab_size=4000)
-SMALL = replace(zoo.PRETRAIN, hidden=64, heads=2, max_length=64, batch_size=8, steps=P.n(300), lr=3e-4)
+SMALL = replace(zoo.PRETRAIN, hidden=64, heads=2, max_length=64, batch_size=8, steps=P.n(200), lr=3e-4)
 ARMS = {"English only": english_docs,
         "English + derived": english_docs[: N_DOCS // 2] + l2_docs[L2],
         "English + derived, reversed": english_docs[: N_DOCS // 2] + l2_docs[L2_REV]}
 targets = {"English": english, "derived": grid_sets["100% replaced"],
            "derived, reversed": grid_sets["100% replaced + reversed"]}
-SMALL_FT = replace(FINETUNE, lr=3e-3)
+SMALL_FT = replace(FINETUNE, lr=3e-3, max_steps=P.n(150))
 bi_preds = {}
 t0 = time.perf_counter()
 
@@ -445,7 +445,7 @@ source(transfer.continue_pretraining)
 N_UNLABELLED = P.n(2000)  # noisy sentences of unlabelled target-domain text (not the test sentences)
 more = synth.ner_splits(P.seed, n_train=len(english_train["train"]) + N_UNLABELLED, n_val=0, n_test=0)["train"]
 unlabelled = transfer.as_documents(transfer.noisy_domain(more[-N_UNLABELLED:], seed=P.seed + 1))
-DAPT_STEPS = P.n(150)
+DAPT_STEPS = P.n(100)
 t0 = time.perf_counter()
 adapted_pair, dapt_history = transfer.continue_pretraining(zoo.electra_pair(P), tok, unlabelled, steps=DAPT_STEPS,
                                                            device=P.device)
