@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import zlib
+from dataclasses import dataclass
 from typing import Sequence
 
 Example = tuple[list[str], list[str]]
@@ -40,8 +41,8 @@ def _translate(word: str, seed: int, share: float) -> str:
     return new.capitalize() if word[0].isupper() else new
 
 
-def _reverse(words: list[str], tags: list[str]) -> Example:
-    """Reverse the word order, keeping each entity's words together and final punctuation last."""
+def _reversed_order(words: Sequence[str], tags: Sequence[str]) -> list[int]:
+    """Positions in reversed word order, keeping each entity's words together and final punctuation last."""
     end = len(words)
     while end and words[end - 1] in _FINAL:  # keep `. "` of a quote-final sentence last
         end -= 1
@@ -52,8 +53,7 @@ def _reverse(words: list[str], tags: list[str]) -> Example:
             j += 1
         units.append(range(i, j))
         i = j
-    order = [k for unit in reversed(units) for k in unit] + list(range(end, len(words)))
-    return [words[k] for k in order], [tags[k] for k in order]
+    return [k for unit in reversed(units) for k in unit] + list(range(end, len(words)))
 
 
 def _check_example(i: int, tokens: Sequence[str], tags: Sequence[str]) -> None:
@@ -66,6 +66,51 @@ def _check_example(i: int, tokens: Sequence[str], tags: Sequence[str]) -> None:
         if tag.startswith("I-") and prev[2:] != tag[2:]:
             raise ValueError(f"example {i}, token {j}: {tag!r} after {prev!r} is not valid IOB2")
         prev = tag
+
+
+@dataclass(frozen=True)
+class Language:
+    """A derived language: what `derive_language` changes, as one value (`synth.ner_splits(language=...)`).
+
+    """
+
+    vocab_share: float = 0.0  # share of plain word types replaced by invented words (entities kept)
+    reorder: float = 0.0  # probability that a sentence's word order is reversed
+    script: str | None = None  # None, "greek" or "cyrillic"
+    seed: int = 0  # decides which words are replaced, how, and which sentences are reversed
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_share", "reorder"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+        if self.script is not None and self.script not in _SCRIPTS:
+            raise ValueError(f"unknown script {self.script!r}; choose None or one of {sorted(_SCRIPTS)}")
+
+
+def _order(words: Sequence[str], tags: Sequence[str], reverse: bool) -> list[int]:
+    """Positions of the derived sentence: identity, or `_reversed_order`."""
+    return _reversed_order(words, tags) if reverse else list(range(len(words)))
+
+
+class _Deriver:
+    """Derives sentence after sentence; one reorder stream (seeded "{seed}:reorder") per sequence."""
+
+    def __init__(self, lang: Language) -> None:
+        self.lang, self.rng = lang, random.Random(f"{lang.seed}:reorder")
+
+    def order(self, tokens: Sequence[str], tags: Sequence[str]) -> list[int]:
+        """Draws the next sentence's reversal and returns its word order."""
+        lang = self.lang
+        return _order(tokens, tags, lang.reorder > 0 and self.rng.random() < lang.reorder)
+
+    def __call__(self, tokens: Sequence[str], tags: Sequence[str]) -> Example:
+        lang = self.lang
+        words = [_translate(w, lang.seed, lang.vocab_share) if t == "O" else w for w, t in zip(tokens, tags)]
+        order = self.order(tokens, tags)
+        words, labels = [words[k] for k in order], [tags[k] for k in order]
+        if lang.script is not None:
+            words = [w.translate(_SCRIPTS[lang.script]) for w in words]
+        return words, labels
 
 
 def derive_language(examples: Sequence[tuple[Sequence[str], Sequence[str]]], *, vocab_share: float,
@@ -81,24 +126,23 @@ def derive_language(examples: Sequence[tuple[Sequence[str], Sequence[str]]], *, 
     and in order, final punctuation stays last): a crude head-final language; capitals stay
     where they were, so a reversed sentence may start lower-case.
     script: None, "greek" or "cyrillic": letters transliterated one to one, entities included.
+    `synth.ner_splits(language=Language(...))` gives the same sentences split by split.
     """
-    for name, value in (("vocab_share", vocab_share), ("reorder", reorder)):
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name} must lie in [0, 1], got {value}")
-    if script is not None and script not in _SCRIPTS:
-        raise ValueError(f"unknown script {script!r}; choose None or one of {sorted(_SCRIPTS)}")
-    r = random.Random(f"{seed}:reorder")
+    derive = _Deriver(Language(vocab_share, reorder, script, seed))
     out = []
     for i, (tokens, tags) in enumerate(examples):
         _check_example(i, tokens, tags)
-        words = [_translate(w, seed, vocab_share) if t == "O" else w for w, t in zip(tokens, tags)]
-        labels = list(tags)
-        if reorder > 0 and r.random() < reorder:
-            words, labels = _reverse(words, labels)
-        if script is not None:
-            words = [w.translate(_SCRIPTS[script]) for w in words]
-        out.append((words, labels))
+        out.append(derive(tokens, tags))
     return out
+
+
+def word_orders(examples: Sequence[tuple[Sequence[str], Sequence[str]]], lang: Language) -> list[list[int]]:
+    """For each sentence, the source positions in the order `derive_language` puts them.
+
+     (`rmdlib.transfer.word_order_distance`).
+    """
+    derive = _Deriver(lang)
+    return [derive.order(tokens, tags) for tokens, tags in examples]
 
 
 def vocab_overlap(a: Sequence, b: Sequence) -> float:

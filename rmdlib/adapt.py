@@ -92,7 +92,7 @@ class Bottleneck(nn.Module):
 
     W_u starts at zero, so a new adapter is the identity and training starts from
     the pretrained network (Houlsby et al. 2019, §2.1: near-identity initialisation).
-    x (B, T, d) -> (B, T, d).  Used in chapter 8.
+    x (B, T, d) -> (B, T, d).
     """
 
     def __init__(self, d: int, m: int):

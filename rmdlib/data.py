@@ -22,7 +22,7 @@ every label id by one unnoticed.
   must be split names too (``{"train.conll": ...}`` is an error, not a split);
 * a :class:`DatasetSpec` (e.g. one pointing at a local folder of Parquet files).
 
-Split names become ``train``, ``validation`` and ``test``. Used in chapters 3, 4, 6 and 7.
+Split names become ``train``, ``validation`` and ``test``. Used in chapters 3, 4, 6, 7, 8 and 9.
 """
 
 from __future__ import annotations
@@ -271,7 +271,7 @@ def load_ner(source: str | Path | Mapping[str, str | Path] | DatasetSpec = "synt
     or O then B-/I- per type alphabetically); ``scheme`` and ``token_prefix``
     (``"auto"`` detects WikiANN's ``en:``) go to :func:`rmdlib.conll.read_conll`;
     ``doc_ids`` adds each sentence's ``-DOCSTART-`` document (local files only).
-    Used in chapters 3, 4, 6 and 7.
+    Used in chapters 3, 4, 6, 7, 8 and 9.
     """
     if synth_kwargs and source != "synthetic":
         raise TypeError(f"keyword arguments {sorted(synth_kwargs)} only apply to source='synthetic'")

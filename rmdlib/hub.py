@@ -11,7 +11,7 @@ Passing ``revision=<commit SHA>`` freezes the files.  :data:`MODELS` holds one
 The Hub is not reachable where this book was written, so the SHAs were found in
 other public code that pinned or cached the same repositories (the ``note``
 says where); where none was found the pin is the branch name ``"main"`` and the
-note says so.  Used in chapters 3 to 9.
+note says so.  Used in chapter 8.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ __all__ = ["MODELS", "ModelSpec", "is_commit", "revision"]
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One Hub model at one revision.  Used in chapter 8."""
+    """One Hub model at one revision."""
 
     name: str  # Hub id, e.g. "google/electra-small-discriminator"
     revision: str  # a 40-hex commit SHA where one could be found, else a branch name
@@ -64,7 +64,7 @@ def revision(name_or_path: str | Path, revision: str | None = None) -> str | Non
     An explicit ``revision`` wins; a local folder (it exists on disk) needs none
     (None); a Hub id in :data:`MODELS` gets its pinned revision; any other Hub id
     is an error, so that no model enters the book unpinned by accident (pass
-    ``revision="main"`` to mean "whatever is there today").  Used in chapters 3 to 9.
+    ``revision="main"`` to mean "whatever is there today").
     """
     if revision is not None:
         return revision

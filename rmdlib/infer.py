@@ -19,7 +19,7 @@ Both tasks run the same pipeline, and nothing is lost on the way:
 A word that yields no sub-token (a control or zero-width character the
 normalizer deletes) cannot be seen by the model; it gets the label ``O``
 (for SBD: P(END) = 0) instead of failing.  Shapes: W windows, T tokens, C classes.
-Used in chapters 4, 5 and 7.
+Used in chapters 4, 5, 7, 8 and 9.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def predict_tags(model: nn.Module, tokenizer: Any, words_batch: Words, *, max_le
     words_batch: lists (N_i,) of words -> lists (N_i,) of tags.  Windows of at most
     ``max_length`` sub-tokens overlapping by ``stride`` (default limit: the smaller of
     the tokenizer's and the model's), ``batch_size`` windows per forward pass.
-    Used in chapters 4 and 7.
+    Used in chapters 4, 7, 8 and 9.
     """
     if isinstance(words_batch, str) or any(isinstance(words, str) for words in words_batch):
         raise InferError("predict_tags takes a batch of word lists, e.g. [['John', 'lives']], not strings")
@@ -161,7 +161,7 @@ def tag(model: nn.Module, tokenizer: Any, text_or_tokens: str | Sequence[str | S
     holds whitespace (``["John", "lives", "in", "Paris"]``) is ambiguous (one
     pre-split sentence, or one-word texts?) and raises :class:`InferError`: wrap it,
     or pass one-word texts as one-token lists.  Windowing as in :func:`predict_tags`.
-    Used in chapter 4.
+    Used in chapters 4 and 8.
     """
     single = isinstance(text_or_tokens, str)
     items = [text_or_tokens] if single else list(text_or_tokens)
@@ -208,7 +208,7 @@ def predict_sentence_ends(model: nn.Module, tokenizer: Any, text: str | Sequence
     predicted in batches of ``batch_size`` windows together.  The text's last run
     always ends a sentence (as ``rmdlib.baselines.regex_split`` rule 3), so a text
     with no predicted end is one sentence, and whitespace-only text has none.
-    Scored with ``rmdlib.metrics.boundary_scores``.  Used in chapter 5.
+    Scored with ``rmdlib.metrics.boundary_scores``.  Used in chapters 5 and 8.
     """
     single = isinstance(text, str)
     texts = [text] if single else list(text)

@@ -11,7 +11,7 @@ Logits are always pre-softmax / pre-sigmoid scores.  Half-precision logits are
 promoted to fp32 before any exponential; fp32 and fp64 are used as given.
 
 Shapes: B batch, T tokens, C classes, V vocabulary, N number of kept tokens.
-Used in chapters 2, 4, 6 and 7.
+Used in chapters 2, 4, 6, 7 and 8.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def token_cross_entropy(
     i.e. the target distribution is (1 - eps) * onehot(y) + eps / C, the label
     smoothing of Szegedy et al. (2016), defined exactly as PyTorch's
     ``F.cross_entropy(label_smoothing=eps)``.  With N = 0 the loss is 0 (not NaN).
-    Used in chapters 2 and 6.
+    Used in chapters 2, 6 and 8.
     """
     if logits.shape[:-1] != labels.shape:
         raise ValueError(f"logits {tuple(logits.shape)} need labels of shape {tuple(logits.shape[:-1])}, "

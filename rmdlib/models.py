@@ -20,7 +20,7 @@ calls the model without labels and applies ``rmdlib.losses.token_cross_entropy``
 the loss chapter 2 derives.  Checkpoints are safetensors only (the one format
 ``save_pretrained`` writes in transformers 5; ``load_tagger`` refuses pickles).
 
-Shapes: B batch, T tokens, D hidden, C classes.  Used in chapters 3, 4, 5, 6 and 7.
+Shapes: B batch, T tokens, D hidden, C classes.  Used in chapters 3, 4, 6, 7, 8 and 9.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def build_encoder(name_or_path: str | Path | None = None, *, vocab_size: int | N
     remote code runs only if you pass ``trust_remote_code=True``.  Without it:
     a fresh ``ElectraModel`` of the given size (intermediate defaults to
     4 * hidden, embedding_size to hidden), initialised from the global torch RNG.
-    Used in chapters 4, 6 and 7.
+    Used in chapters 4, 6, 7, 8 and 9.
     """
     if name_or_path is not None:  # a Hub id loads at its pinned revision (rmdlib.hub.MODELS) unless one is given
         return AutoModel.from_pretrained(name_or_path, revision=hub.revision(name_or_path, revision),
@@ -92,7 +92,7 @@ def build_tagger(encoder_or_path: PreTrainedModel | str | Path, labels: Sequence
     the encoder, e.g. an ``ElectraForPreTraining`` discriminator) or a name /
     directory for ``build_encoder``.  The encoder's weights are copied exactly;
     the head is newly initialised; ``labels[i]`` is class i.
-    Returns (B, T) ids -> ``.logits`` (B, T, C).  Used in chapters 4, 5 and 6.
+    Returns (B, T) ids -> ``.logits`` (B, T, C).  Used in chapters 4, 6, 7 and 8.
     """
     labels = _check_labels(labels)
     encoder = encoder_or_path
@@ -127,7 +127,7 @@ def tagging_loss_fn(*, label_smoothing: float = 0.0) -> Callable[[nn.Module, dic
     and labels (B, T) with ``IGNORE_INDEX`` where no tag is predicted (padding,
     special tokens, non-first sub-tokens).  The model is called without labels,
     so the loss is ``rmdlib.losses.token_cross_entropy`` (with label smoothing
-    eps if given), never the model's own.  Used in chapters 4, 5 and 6.
+    eps if given), never the model's own.  Used in chapters 4, 6 and 8.
     """
     def loss_fn(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
         logits = model(**model_inputs(batch)).logits  # (B, T, C)

@@ -199,7 +199,7 @@ def build_pair(vocab_size: int, *, hidden: int = 128, layers: int = 4, heads: in
     4 * hidden, embedding_size to hidden (configure_pretraining.py:64; ELECTRA-small:
     128 with hidden 256).  init_std: the N(0, std) weight init, BERT's 0.02; tiny
     models trained for a few hundred steps leave their initial plateau far sooner
-    with about 0.1.  Used in chapter 2.
+    with about 0.1.  Used in chapters 2 and 3.
     """
     common = dict(embedding_size=embedding_size or hidden, max_position=max_position,
                   pad_token_id=pad_token_id, dropout=dropout, init_std=init_std, layers=layers)

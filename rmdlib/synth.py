@@ -8,7 +8,7 @@ built from parts that never occur in training. A small pool of forms
 (Washington, Jordan, ...) is shared by PER, LOC and ORG in every split: only
 the context tells the type. Everything is a pure function of a seed.
 
-Used in chapters 1, 2 and 5.
+Used in chapters 1, 2, 5, 8 and 9.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from dataclasses import dataclass, fields
 from typing import NamedTuple, Sequence
 
 from rmdlib import _synth_words as W
-from rmdlib._synth_lang import Example, derive_language, vocab_overlap
+from rmdlib._synth_lang import Example, Language, _Deriver, derive_language, vocab_overlap, word_orders
 from rmdlib.conll import SbdDoc  # the SBD example format; its home is the reader of real treebanks
 
-__all__ = ["LABELS", "ENTITY_TYPES", "SPLITS", "WorldConfig", "SbdDoc", "ner_splits",
-           "sbd_splits", "corpus", "derive_language", "vocab_overlap"]
+__all__ = ["LABELS", "ENTITY_TYPES", "SPLITS", "WorldConfig", "SbdDoc", "Language", "ner_splits",
+           "sbd_splits", "corpus", "derive_language", "vocab_overlap", "word_orders"]
 
 LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
 ENTITY_TYPES = ("PER", "ORG", "LOC", "MISC")
@@ -158,6 +158,7 @@ class _Ctx(NamedTuple):
     world: tuple[dict[str, tuple[tuple[str, ...], ...]], ...]
     group: int  # 0 train, 1 validation, 2 test
     cfg: WorldConfig
+    derive: _Deriver | None = None  # a derived language: applied to every finished sentence
 
     def part(self) -> int:
         """Pool part of the next mention: held-out only outside train."""
@@ -224,30 +225,34 @@ def _sentence(c: _Ctx, templates: list[list[str]]) -> Example:
     k = next(i for i, t in enumerate(tokens) if t[0].isalnum())  # skip an opening quote
     if tags[k] == "O":
         tokens[k] = tokens[k][0].upper() + tokens[k][1:]
-    return tokens, tags
+    return c.derive(tokens, tags) if c.derive else (tokens, tags)
 
 
 def _per_split(seed: int, kind: str, sizes: tuple[int | None, ...], defaults: tuple[int, ...],
-               cfg: WorldConfig, make) -> dict[str, list]:
+               cfg: WorldConfig, make, language: Language | None = None) -> dict[str, list]:
     """`make(ctx)` called n times per split, each split with its own seeded stream."""
     sizes = tuple(d if n is None else n for d, n in zip(defaults, sizes))
     if min(sizes) < 0:
         raise ValueError(f"split sizes must be >= 0, got {sizes}")
     world, out = _world(seed, cfg), {}
     for g, (name, n) in enumerate(zip(SPLITS, sizes)):
-        c = _Ctx(random.Random(f"{seed}:{kind}:{name}"), world, g, cfg)
+        derive = _Deriver(language) if language else None  # the derived sentences never touch c.rng
+        c = _Ctx(random.Random(f"{seed}:{kind}:{name}"), world, g, cfg, derive)
         out[name] = [make(c) for _ in range(n)]
     return out
 
 
 def ner_splits(seed: int = 0, n_train: int | None = None, n_val: int | None = None,
-               n_test: int | None = None, config: WorldConfig | None = None) -> dict[str, list[Example]]:
+               n_test: int | None = None, config: WorldConfig | None = None,
+               language: Language | None = None) -> dict[str, list[Example]]:
     """Sentences as (tokens, IOB2 tags) for "train", "validation", "test"; sizes default to config.ner_sizes.
 
-    Used in chapter 1.
+    ``language`` gives the same sentences in a derived language (entities and labels kept;
+    equal to ``derive_language`` applied to each split). Used in chapters 1 and 9.
     """
     cfg = config or WorldConfig()
-    return _per_split(seed, "ner", (n_train, n_val, n_test), cfg.ner_sizes, cfg, lambda c: _sentence(c, _TEMPLATES))
+    return _per_split(seed, "ner", (n_train, n_val, n_test), cfg.ner_sizes, cfg, lambda c: _sentence(c, _TEMPLATES),
+                      language)
 
 
 _NO_SPACE_BEFORE = {",", ".", ";", ":", "!", "?", ")", "%", "'s", "..."}
@@ -262,7 +267,8 @@ def _detok(tokens: Sequence[str]) -> str:
             out.append(t if glue or not quote_open else " " + t)
             glue = quote_open
             continue
-        out.append(t if glue or t in _NO_SPACE_BEFORE else " " + t)
+        clitic = t[:1] == "'" and t[1:].isalpha()  # 's, also after a change of script
+        out.append(t if glue or clitic or t in _NO_SPACE_BEFORE else " " + t)
         glue = t in ("(", "$")
     return "".join(out)
 
@@ -298,21 +304,23 @@ def _document(c: _Ctx) -> SbdDoc:
 
 
 def sbd_splits(seed: int = 0, n_train: int | None = None, n_val: int | None = None,
-               n_test: int | None = None, config: WorldConfig | None = None) -> dict[str, list[SbdDoc]]:
+               n_test: int | None = None, config: WorldConfig | None = None,
+               language: Language | None = None) -> dict[str, list[SbdDoc]]:
     """Documents with sentence ends for "train", "validation", "test"; sizes default to config.sbd_sizes.
 
-    Used in chapters 1 and 5.
+    ``language``: the same documents with every sentence in a derived language. Used in chapters 1, 5 and 8.
     """
     cfg = config or WorldConfig()
-    return _per_split(seed, "sbd", (n_train, n_val, n_test), cfg.sbd_sizes, cfg, _document)
+    return _per_split(seed, "sbd", (n_train, n_val, n_test), cfg.sbd_sizes, cfg, _document, language)
 
 
-def corpus(seed: int = 0, n_docs: int | None = None, config: WorldConfig | None = None) -> list[str]:
+def corpus(seed: int = 0, n_docs: int | None = None, config: WorldConfig | None = None,
+           language: Language | None = None) -> list[str]:
     """Running-text documents for tokenizer training and pretraining (train name parts only).
 
-    Used in chapter 2.
+    ``language``: the same documents in a derived language. Used in chapters 2 and 9.
     """
     cfg = config or WorldConfig()
-    c = _Ctx(random.Random(f"{seed}:corpus"), _world(seed, cfg), 0, cfg)
+    c = _Ctx(random.Random(f"{seed}:corpus"), _world(seed, cfg), 0, cfg, _Deriver(language) if language else None)
     return [_document(c).text for _ in range(cfg.corpus_docs if n_docs is None else n_docs)]
 

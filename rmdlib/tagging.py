@@ -67,7 +67,7 @@ def sbd_windows(docs: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig(),
     exactly one window, the one with most context around it (``-100``
     elsewhere).  ``strict=False`` skips gold ends inside a whitespace-free token
     instead of raising.  Returns a ``datasets.Dataset`` of input_ids,
-    attention_mask, labels.  Used in chapter 5 and ``rmd finetune sbd``.
+    attention_mask, labels.  Used in chapters 5 and 8 and ``rmd finetune sbd``.
     """
     from datasets import Dataset
 

@@ -3,7 +3,7 @@
 Nothing is lost on the way: a sentence longer than the model limit becomes
 several overlapping windows and :func:`merge_windows` gives every word exactly
 one prediction back; a word that yields no sub-token is an error, not a gap.
-Shapes: W windows, B batch, T tokens, N words. Used in chapters 2, 4, 5, 6 and 7.
+Shapes: W windows, B batch, T tokens, N words. Used in chapters 2, 4, 5, 6, 7, 8 and 9.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def train_wordpiece(texts: Iterable[str], *, vocab_size: int = 4000, min_frequen
 
     Special ids: [PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4; ``[CLS] A [SEP]`` and
     ``[CLS] A [SEP] B [SEP]``. Round-trips through ``save_pretrained`` / ``AutoTokenizer``.
-    Used in chapter 2.
+    Used in chapters 2 and 9.
     """
     texts = list(texts)  # read twice: once for the "##x" alphabet, once to train
     norm, pre = normalizers.BertNormalizer(lowercase=lowercase), pre_tokenizers.BertPreTokenizer()
@@ -249,7 +249,7 @@ def _check_ends(text: str, ends: Sequence[int]) -> None:
 def sbd_words(text: str, sentence_ends: Sequence[int]) -> tuple[list[str], list[tuple[int, int]], list[int]]:
     """Words, spans and labels (N,) for SBD: label 1 on the word whose span ends a sentence.
 
-    Raises TokensError when a sentence end falls inside a word. Used in chapter 5.
+    Raises TokensError when a sentence end falls inside a word.
     """
     _check_ends(text, sentence_ends)
     spans = word_spans(text)
@@ -265,7 +265,7 @@ def sbd_words(text: str, sentence_ends: Sequence[int]) -> tuple[list[str], list[
 
 
 def sentence_ends_from_labels(spans: Sequence[tuple[int, int]], labels: Sequence[int]) -> list[int]:
-    """Inverse of :func:`sbd_words`: the end offset of every word labelled 1. Used in chapter 5."""
+    """Inverse of :func:`sbd_words`: the end offset of every word labelled 1."""
     if len(spans) != len(labels):
         raise TokensError(f"{len(spans)} spans but {len(labels)} labels")
     return [b for (_, b), label in zip(spans, labels) if int(label) == 1]
@@ -356,7 +356,6 @@ def encode_candidates(tokenizer: PreTrainedTokenizerFast, units_batch: Sequence[
     once, in the window where it has most context, see ``_owners``) and, given
     labels, ``labels`` (T_w,): the unit's label at its read position, -100
     elsewhere.  A unit with no sub-token (only invisible characters) is never read.
-    Used in chapter 5.
     """
     max_length = max_length or tokenizer.model_max_length
     room = max_length - tokenizer.num_special_tokens_to_add(pair=False)
@@ -391,7 +390,7 @@ class Collator:
     Wraps ``transformers.DataCollatorForTokenClassification``: pads ``input_ids`` with
     [PAD], ``attention_mask`` with 0 and ``labels`` with IGNORE_INDEX. Keys in ``keep``
     (e.g. ``word_ids``, ``example_id``) come back as plain lists; other keys are dropped.
-    Used in chapters 4, 6 and 7.
+    Used in chapters 4, 6, 7 and 8.
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerFast, *, pad_to_multiple_of: int | None = None,

@@ -10,7 +10,7 @@ Resume is exact (the same weights as a run that never stopped); how is
 explained in ``rmdlib.checkpoint``, which holds the data order and the
 checkpoint files.
 
-Used in chapters 3, 4, 5, 6 and 7.
+Used in chapters 3, 4, 5, 6, 7, 8 and 9.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ _RESUMABLE_DIFFS = {"progress", "log_every", "checkpoint_dir", "checkpoint_every
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides a run except the model, the data and the loss.  Used in chapters 3, 4, 5, 6 and 7."""
+    """Everything that decides a run except the model, the data and the loss.  Used in chapters 3, 4, 5, 6, 7, 8 and 9."""
 
     lr: float = 3e-4  # peak learning rate, reached at the end of warm-up
     weight_decay: float = 0.01  # decoupled AdamW decay; only matrices (p.dim() >= 2) are decayed
@@ -248,7 +248,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train_loader: Iterable[Any], val_load
     the ``torch.Generator`` at ``loss_fn.generator``; checkpoints save and restore
     its state with the global RNGs (an attribute of that name that is not a
     ``torch.Generator`` is ignored).
-    Used in chapter 5.
+    Used in chapters 4, 5 and 8.
     """
     device, n_batches = _device(model), _len_or_none(train_loader)
     total = cfg.total_steps(n_batches)

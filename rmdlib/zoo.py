@@ -17,7 +17,7 @@ weights: config, tokenizer vocabulary, texts, and the code that trains them
 or not, with docstrings and comments left out, so an edit to ``rtd``, ``train``
 or ``synth`` never reuses stale weights and an edit to prose never retrains).
 It is written to a temporary folder and renamed, so a crash never leaves half a model.
-Used in chapters 1, 3, 4, 5, 6 and 7.
+Used in chapters 1, 3, 4, 5, 6, 7, 8 and 9.
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def pretraining_texts(P: Profile, cfg: PretrainConfig = PRETRAIN, *, split: str 
 
     ``split="heldout"`` gives 50 micro-world documents that follow the training ones
     (same world, never trained on); with a Hub corpus it selects that split ("test").
-    Used in chapter 3.
+    Used in chapters 1 and 3.
     """
     if P.corpus == "synthetic":
         if split == "heldout":
@@ -200,7 +200,7 @@ def tokenizer(P: Profile, cfg: PretrainConfig = PRETRAIN) -> PreTrainedTokenizer
     """The profile's tokenizer: cached WordPiece on the micro-world (offline), else ``P.encoder``'s.
 
     Offline: ``train_wordpiece(synth.corpus(cfg.seed, cfg.corpus_docs), vocab_size=cfg.vocab_size)``,
-    saved once under ``cache_root()``.  Used in chapters 1, 3, 4, 5, 6 and 7.
+    saved once under ``cache_root()``.  Used in chapters 1, 3, 4, 5, 6, 7, 8 and 9.
     """
     if P.encoder is not None:
         return AutoTokenizer.from_pretrained(P.encoder, revision=hub.revision(P.encoder))
@@ -216,7 +216,7 @@ def pack(tok: PreTrainedTokenizerFast, texts: Sequence[str], max_length: int) ->
     """Concatenate the texts' sub-tokens, [SEP] after each text, and cut them into rows (N, T).
 
     Every row is ``[CLS] x_1 ... x_{T-2} [SEP]`` with T = max_length: no padding,
-    no text dropped except the last incomplete row.  Used in chapter 3.
+    no text dropped except the last incomplete row.  Used in chapters 1 and 3.
     """
     body = max_length - 2
     ids: list[int] = []
@@ -269,7 +269,7 @@ def pretrain(cfg: PretrainConfig, tok: PreTrainedTokenizerFast, texts: Sequence[
     ``steps`` overrides ``cfg.steps``.  Returns (model on CPU in eval mode,
     History, training seconds).  A pure function of its arguments: it runs inside
     ``torch.random.fork_rng`` seeded with ``cfg.seed``, so the caller's random
-    state is left alone.  Used in chapter 3.
+    state is left alone.  Used in chapters 3 and 9.
     """
     if objective not in ("rtd", "mlm"):
         raise ValueError(f"objective must be 'rtd' or 'mlm', got {objective!r}")
@@ -307,7 +307,7 @@ def load_pretrained(path: str | Path) -> tuple[ElectraPair, History, float]:
 
 def cached_pretrain(cfg: PretrainConfig, tok: PreTrainedTokenizerFast, texts: Sequence[str], *,
                     device: torch.device | str = "cpu") -> Pretrained:
-    """:func:`pretrain`, or its cached result when the same run was done before.  Used in chapter 3."""
+    """:func:`pretrain`, or its cached result when the same run was done before.  Used in chapters 1 and 3."""
     path = _pretrain_to_cache(cfg, tok, texts, device)
     pair, history, seconds = load_pretrained(path)
     return Pretrained(pair, history, path, seconds)
@@ -337,7 +337,7 @@ def electra_pair(P: Profile, cfg: PretrainConfig = PRETRAIN) -> ElectraPair:
 
     Offline: the book's own pair (:func:`cached_pretrain` of ``cfg`` on the micro-world).
     Otherwise: ``P.encoder`` and its generator (``HUB_GENERATORS``) from the Hub.
-    Used in chapter 1.
+    Used in chapters 1 and 9.
     """
     if P.encoder is None:
         return cached_pretrain(cfg, tokenizer(P, cfg), pretraining_texts(P, cfg), device=P.device).pair
@@ -351,7 +351,7 @@ def electra_pair(P: Profile, cfg: PretrainConfig = PRETRAIN) -> ElectraPair:
 def encoder(P: Profile, cfg: PretrainConfig = PRETRAIN) -> str:
     """What ``rmdlib.models.build_tagger`` should load: the cached discriminator folder, or ``P.encoder``.
 
-    Offline this pretrains first if the cache is empty (about a minute).  Used in chapters 3, 4, 5, 6 and 7.
+    Offline this pretrains first if the cache is empty (about a minute).  Used in chapters 3, 4, 5, 6, 7, 8 and 9.
     """
     if P.encoder is not None:
         return P.encoder

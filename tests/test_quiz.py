@@ -109,3 +109,7 @@ def test_numeric_answers_are_computed_not_typed():
     assert _inside(lora, _right("08_adapting", "LoRA of rank r"))
     two_adapters = closed_form_trainable(one_layer, 9, AdaptConfig("bottleneck", bottleneck=16), head_params=0)
     assert _inside(two_adapters / 2, _right("08_adapting", "A Houlsby bottleneck"))  # a layer has two
+    from rmdlib.synth import vocab_overlap
+
+    overlap = vocab_overlap([["the", "cat", "sat", "mat"]], [["the", "dog", "sat", "log"]])
+    assert _inside(overlap, _right("09_transfer", "A source text has the word types"))
