@@ -16,11 +16,20 @@ BUDGET  ?= 180
 # Figures: the kernels use matplotlib's inline backend, which draws with Agg (no
 # display needed) and sends each figure to the page as a PNG. It is named here so
 # that an MPLBACKEND=Agg in the caller's environment cannot silently drop them.
-BOOK_ENV := RMD_CACHE=$(CURDIR)/_build/rmd-cache RMD_PROFILE=offline HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 HF_DATASETS_DISABLE_PROGRESS_BARS=1 TOKENIZERS_PARALLELISM=false MPLBACKEND=module://matplotlib_inline.backend_inline
+# PYTHONWARNINGS: in a kernel without ipywidgets, tqdm warns "IProgress not found" with
+# the install's path and falls back to text bars, which is what the book wants.
+BOOK_ENV := PYTHONWARNINGS="ignore:IProgress not found" RMD_CACHE=$(CURDIR)/_build/rmd-cache RMD_PROFILE=offline HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 HF_DATASETS_DISABLE_PROGRESS_BARS=1 TOKENIZERS_PARALLELISM=false MPLBACKEND=module://matplotlib_inline.backend_inline
 # The browser check (tools/check_html.py) drives Debian's Chromium.
 CHROMIUM ?= /usr/bin/chromium
+# Two editions from one source (tools/editions.py): `make book` builds the student
+# edition (no solutions in the HTML) into _build/html, `make book EDITION=instructor`
+# the instructor edition (solutions and the instructor guide) into
+# _build/instructor/_build/html.
+EDITION ?= student
+BOOK_OUT := $(if $(filter instructor,$(EDITION)),--path-output _build/instructor,)
+INSTRUCTOR_HTML := _build/instructor/_build/html
 
-.PHONY: install book test pytest sync clean browser check-html
+.PHONY: install book book-cached test pytest sync clean browser check-html
 
 install: $(STAMP)
 
@@ -30,9 +39,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[book,test]"
 	touch $@
 
+# Every `make book` executes every chapter afresh: it empties the execution cache
+# first. `book-cached` reuses it, so `make test` builds the second edition from the
+# outputs of the first instead of executing every chapter twice.
 book: $(STAMP)
-	$(BOOK_ENV) $(VENV)/bin/jupyter-book build . -W -n --keep-going
-	@echo "The book is at _build/html/index.html"
+	rm -rf _build/.jupyter_cache
+	$(MAKE) --no-print-directory book-cached EDITION=$(EDITION)
+
+book-cached: $(STAMP)
+	RMD_EDITION=$(EDITION) $(BOOK_ENV) $(VENV)/bin/jupyter-book build . $(BOOK_OUT) -W -n --keep-going
+	@echo "The $(EDITION) edition is at $(if $(BOOK_OUT),$(INSTRUCTOR_HTML),_build/html)/index.html"
 
 pytest: $(STAMP)
 	$(PY) -m pytest
@@ -41,13 +57,17 @@ pytest: $(STAMP)
 # slower machine: BUDGET is in seconds of the faster CI machine (tools/check_exec.py).
 test: pytest browser
 	$(PY) tools/sync.py --check
+	$(PY) tools/teaching.py --check
 	$(MAKE) --no-print-directory book
 	$(PY) tools/check_exec.py --budget $(BUDGET)
+	$(MAKE) --no-print-directory book-cached EDITION=instructor
 	$(MAKE) --no-print-directory check-html
+	$(PY) tools/check_editions.py --student _build/html --instructor $(INSTRUCTOR_HTML)
 
-# Open every page of the built book in headless Chromium from disk, network off.
+# Open every page of both editions in headless Chromium from disk, network off.
 check-html: $(STAMP) browser
 	$(PY) tools/check_html.py --chromium $(CHROMIUM)
+	$(PY) tools/check_html.py --chromium $(CHROMIUM) --html $(INSTRUCTOR_HTML)
 
 # Debian's Chromium for the browser check, installed when missing (needs root, as in CI),
 # with a CJK font so that the glossary's Chinese shows in the screenshots (optional).
@@ -63,6 +83,7 @@ browser:
 
 sync: $(STAMP)
 	$(PY) tools/sync.py
+	$(PY) tools/teaching.py
 
 clean:
 	rm -rf _build
