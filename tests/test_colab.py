@@ -37,14 +37,6 @@ def code_cell(text, *tags):
     return nbformat.v4.new_code_cell(text, metadata={"tags": list(tags)} if tags else {})
 
 
-def test_site_url_is_the_github_pages_address_of_the_repository():
-    assert ce.site_url("https://github.com/some-org/some-course") == \
-        "https://some-org.github.io/some-course/"
-    assert ce.site_url("https://github.com/Owner/repo.git") == "https://owner.github.io/repo/"
-    with pytest.raises(ValueError, match="not a GitHub"):
-        ce.site_url("https://gitlab.com/owner/repo")
-
-
 def test_glossary_anchors_are_the_ids_sphinx_gives_terms():
     glossary = "# Glossary\n\n```{glossary}\nBinary cross-entropy\n  二元交叉熵. Text.\n\n" \
                "Kullback–Leibler divergence\n  KL. Text.\n```\n"

@@ -50,15 +50,6 @@ FORM_SOLUTION = "# @title Run the solution (its code is in the Solution above)"
 SOLUTION_SUMMARY = "<summary>Solution</summary>"
 
 
-def site_url(repository_url: str) -> str:
-    """The GitHub Pages address of the book: https://github.com/OWNER/REPO -> https://OWNER.github.io/REPO/."""
-    match = re.fullmatch(r"https://github\.com/([^/]+)/([^/]+?)(?:\.git)?/?", repository_url.strip())
-    if not match:
-        raise ValueError(f"not a GitHub repository URL: {repository_url}")
-    owner, repo = match.groups()
-    return f"https://{owner.lower()}.github.io/{repo}/"
-
-
 def sphinx_id(text: str) -> str:
     """The HTML id Sphinx gives a name (``sphinx.util.nodes._make_id``): ASCII, runs of others -> '-'."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")

@@ -24,7 +24,8 @@ import nbformat
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import colab_edition  # noqa: E402  (tools/ is not a package)
+import book_site  # noqa: E402  (tools/ is not a package)
+import colab_edition  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
@@ -40,8 +41,8 @@ def repository_url() -> str:
 
 
 def site_url() -> str:
-    """Where the book is published (GitHub Pages), derived from ``repository.url``."""
-    return colab_edition.site_url(repository_url())
+    """Where the book is published (GitHub Pages), derived from ``repository.url`` (tools/book_site.py)."""
+    return book_site.site_url(repository_url())
 
 
 def book_links() -> colab_edition.Links:
