@@ -13,9 +13,9 @@ batches, ``fit``, scoring, so the CLI and the book give the same numbers for the
 same seed and data.  Under torchrun / accelerate that path runs data-parallel
 (its ``ranks`` option, see ``rmdlib._parallel``): each rank takes every W-th
 batch of the one length-grouped order (``--batch-size`` is per process), and
-checkpoints into ``checkpoints/rank-R``, its RNG states being its own.  Evaluation splits the *examples* across ranks and gathers
-the predictions by example id, so every rank scores the whole split exactly as
-one process would.  Only rank 0 writes files and prints.
+checkpoints into ``checkpoints/rank-R``, its RNG states being its own.
+Evaluation splits the *examples* across ranks and gathers the predictions by
+example id, so every rank scores the whole split exactly as one process would.  Only rank 0 writes files and prints.
 """
 
 from __future__ import annotations
@@ -151,17 +151,16 @@ def _finetune(args: argparse.Namespace, r: par.Ranks) -> None:
     cfg = TaggingConfig(batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, max_length=args.max_length,
                         stride=args.stride, label_smoothing=args.label_smoothing)
     train_cfg = _train_config(args, r)
+    opts = {"max_length": cfg.max_length, "stride": cfg.stride, "batch_size": cfg.eval_batch_size}
     if args.task == "ner":
         model, history = finetune_tagger(encoder, ds, tokenizer, train_cfg, cfg, ranks=r, resume=args.resume)
     else:
         model = build_tagger(encoder, labels, dropout=cfg.dropout).to(r.device)
         val = splits.get("validation") or []
-        opts = {"max_length": cfg.max_length, "stride": cfg.stride, "batch_size": cfg.eval_batch_size}
         eval_fn = (lambda m: {"f1": _sbd_f1(m, tokenizer, val, opts)}) if val else None
         history = fit_tagger(model, sbd_windows(splits["train"], tokenizer, cfg), tokenizer, train_cfg, cfg,
                              val_windows=sbd_windows(val, tokenizer, cfg) if val else None, eval_fn=eval_fn,
                              ranks=r, resume=args.resume)
-    opts = {"max_length": cfg.max_length, "stride": cfg.stride, "batch_size": cfg.eval_batch_size}
     result = {"task": args.task, "split": args.eval_split, "n_examples": len(test),
               **_score(model, tokenizer, args.task, labels, test, r, opts)}
     if r.rank == 0:

@@ -80,6 +80,7 @@ def test_train_flags_are_generated_from_train_config(capsys) -> None:
     assert "decoupled AdamW decay" in help_text  # TrainConfig's own comment is the help
 
 
+@pytest.mark.slow
 def test_finetune_writes_a_tagger_and_the_single_process_scores(ner_run) -> None:
     """Two ranks each score half the test set; gathered by example id, that is the one-process reference."""
     out, proc = ner_run
@@ -101,6 +102,7 @@ def test_finetune_writes_a_tagger_and_the_single_process_scores(ner_run) -> None
     assert [e["step"] for e in history["evals"]] == [5] and history["train"][-1]["step"] == 5
 
 
+@pytest.mark.slow
 def test_ranks_stay_in_sync_and_rank_0_saves_their_weights(ner_run) -> None:
     """DDP: after training on different shards both ranks hold the same weights, and those are saved."""
     out, _ = ner_run
@@ -111,6 +113,7 @@ def test_ranks_stay_in_sync_and_rank_0_saves_their_weights(ner_run) -> None:
     assert len(saved) == len(ranks[0]) and all(torch.equal(v, ranks[0]["module.model." + k]) for k, v in saved.items())
 
 
+@pytest.mark.slow
 def test_evaluate_in_one_process_reproduces_the_scores(ner_run, tmp_path, capsys) -> None:
     out, _ = ner_run
     assert cli.main(["evaluate", str(out), "--output", str(tmp_path / "again.json")]) == 0
@@ -121,6 +124,7 @@ def test_evaluate_in_one_process_reproduces_the_scores(ner_run, tmp_path, capsys
     assert json.loads((tmp_path / "v.json").read_text())["n_examples"] == 8  # flags override the run card
 
 
+@pytest.mark.slow
 def test_evaluate_in_two_processes_gives_the_same_scores(ner_run, tmp_path) -> None:
     out, _ = ner_run
     proc = run(["evaluate", str(out), "--output", str(tmp_path / "two.json")], processes=2)
@@ -144,6 +148,7 @@ def test_single_process_sbd_finetune_scores_sentence_ends(tmp_path, capsys) -> N
     assert json.loads((out / "history.json").read_text())["evals"] == []  # no validation split, no evaluation
 
 
+@pytest.mark.slow
 def test_cli_finetune_and_the_books_finetune_tagger_give_the_same_weights_and_f1(tmp_path, capsys) -> None:
     """``rmd finetune ner`` and ``rmdlib.tagging.finetune_tagger`` (chapter 4's call): same seed, same data, same run."""
     out = tmp_path / "cli"

@@ -141,6 +141,7 @@ def test_tagging_loss_is_cross_entropy_over_labelled_tokens(encoder, smoothing) 
         torch.testing.assert_close(loss, hf_loss)
 
 
+@pytest.mark.slow
 def test_a_tagger_learns_a_toy_tagging_task(encoder) -> None:
     from rmdlib.train import TrainConfig, fit
 

@@ -52,6 +52,7 @@ def test_windowed_prediction_gives_every_word_its_first_subtoken_tag(world):
     assert predict_split(model, tok, split, cfg) == (gold, expected)
 
 
+@pytest.mark.slow
 def test_finetuning_beats_the_majority_baseline_by_a_margin(world):
     torch.manual_seed(0)
     ds, tok = world
