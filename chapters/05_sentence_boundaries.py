@@ -30,7 +30,7 @@
 # 5. split new text with `rmdlib.infer.split_sentences`, which is {term}`lossless <lossless segmentation>`.
 # :::
 #
-# **Time:** about 60 minutes to read and run; the code runs in about 2 minutes on
+# **Time:** about 60 minutes to read and run; the code runs in about 3 minutes on
 # 2 CPU cores in the offline profile (it reuses the encoder that chapter 3 pretrains
 # and caches; without that cache, add about a minute).
 
