@@ -74,22 +74,22 @@ def word_overlap(source: Iterable[Any], target: Iterable[Any]) -> dict[str, floa
 
 
 def _subword_counts(tokenizer: Any, items: Iterable[Any]) -> Counter:
-    unknown = getattr(tokenizer, "unk_token", None)  # [UNK] shares nothing: it stands for any unseen word
     counts: Counter = Counter()
     for word, n in Counter(_words(items)).items():  # tokenize each word type once
         for piece in tokenizer.tokenize(word):
-            if piece != unknown:
-                counts[piece] += n
+            counts[piece] += n
     return counts
 
 
 def subword_overlap(tokenizer: Any, source: Iterable[Any], target: Iterable[Any]) -> dict[str, float]:
-    """:func:`overlap` of the sub-tokens ``tokenizer.tokenize`` gives for each word; ``[UNK]`` is not counted.
+    """:func:`overlap` of the sub-tokens ``tokenizer.tokenize`` gives for each word; ``[UNK]`` is never shared.
 
     The shared vocabulary a jointly trained model can use as anchors between languages
     (Pires et al. 2019; Wu & Dredze 2019 relate zero-shot F1 to it).  Used in chapter 9.
     """
-    return overlap(_subword_counts(tokenizer, source), _subword_counts(tokenizer, target))
+    source_counts = _subword_counts(tokenizer, source)
+    source_counts.pop(getattr(tokenizer, "unk_token", None), None)  # [UNK] stands for any unseen word: never shared
+    return overlap(source_counts, _subword_counts(tokenizer, target))
 
 
 def kendall_distance(order: Sequence[int]) -> float:

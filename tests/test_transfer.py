@@ -191,3 +191,17 @@ def test_continue_pretraining_lowers_the_loss_on_target_text_and_leaves_the_inpu
     assert adapted.generator.electra.embeddings is adapted.discriminator.electra.embeddings
     first, last = history.train[0]["mlm_loss"], history.train[-1]["mlm_loss"]
     assert last < first - 0.3  # nats: the generator learns the target text (0.58 measured)
+
+
+class _UnknownPairs(_Pairs):
+    unk_token = "[UNK]"
+
+    @staticmethod
+    def tokenize(word: str) -> list[str]:
+        return ["[UNK]"] if word.startswith("z") else _Pairs.tokenize(word)
+
+
+def test_subword_overlap_never_shares_unknown_pieces():
+    # source pieces: ab, [UNK]; target pieces: ab, [UNK], [UNK]: only ab is shared
+    got = transfer.subword_overlap(_UnknownPairs(), ["ab zz"], ["ab zq zr"])
+    assert got["token"] == pytest.approx(1 / 3) and got["type"] == pytest.approx(1 / 2)
