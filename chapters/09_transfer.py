@@ -107,7 +107,7 @@ import torch
 from datasets import DatasetDict
 from IPython.display import display
 
-from rmdlib import data, infer, metrics, models, synth, transfer, zoo
+from rmdlib import compare, data, infer, metrics, models, synth, transfer, zoo
 from rmdlib.synth import Language
 from rmdlib.tagging import TaggingConfig, finetune_tagger
 from rmdlib.tokens import train_wordpiece
@@ -225,27 +225,16 @@ plt.show()
 # sentence for sentence), so the noise that both arms share cancels.
 
 # %%
-def paired_f1(gold, preds_a, preds_b, *, n_boot=1000, alpha=0.05, seed=0, gold_b=None):
-    """F1(b) - F1(a) on the same sentences, with a percentile bootstrap interval over sentences.
+def paired_f1(gold, preds_a, preds_b, *, gold_b=None):
+    """F1(b) - F1(a) on the same sentences, one seed: `rmdlib.compare.paired_f1`.
 
-    ``gold``: lists of tags per sentence; ``preds_a``/``preds_b``: predictions for the same
-    sentences. ``gold_b``: arm b's gold when it tags another version of each sentence (the
-    noisy domain). Returns f1_a, f1_b, diff and its (1 - alpha) interval low, high.
+    ``gold_b``: arm b's gold when it tags another version of each sentence (the noisy
+    domain). Returns f1_a, f1_b, diff and its 95 % interval low, high.
     """
-    def counts(gold, preds):  # (N, 3): correct, predicted, gold entities per sentence
-        return np.array([[s["n_correct"], s["n_pred"], s["support"]] for s in
-                         (metrics.entity_scores([g], [p]) for g, p in zip(gold, preds))], dtype=float)
-
-    def score(c):
-        correct, predicted, true = c.sum(0)
-        return 2 * correct / (predicted + true) if predicted + true else 0.0
-
-    a, b = counts(gold, preds_a), counts(gold if gold_b is None else gold_b, preds_b)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(a), size=(n_boot, len(a)))
-    diffs = np.array([score(b[i]) - score(a[i]) for i in idx])
-    low, high = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
-    return {"f1_a": score(a), "f1_b": score(b), "diff": score(b) - score(a), "low": low, "high": high}
+    gb = gold if gold_b is None else gold_b
+    c = compare.paired_f1(gb, [preds_b], [preds_a], gold_b=gold, seed=P.seed)
+    f1_a, f1_b = (metrics.entity_scores(g, p)["f1"] for g, p in ((gold, preds_a), (gb, preds_b)))
+    return {"f1_a": f1_a, "f1_b": f1_b, "diff": c.diff, "low": c.low, "high": c.high}
 
 
 def verdict(cmp):

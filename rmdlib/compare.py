@@ -140,14 +140,20 @@ def _paired_counts(counts_a: np.ndarray, counts_b: np.ndarray, *, n_boot: int,
 
 
 def paired_f1(gold: Sequence[Sequence[str]], preds_a: Sequence, preds_b: Sequence, *,
-              n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> Comparison:
+              n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,
+              gold_b: Sequence[Sequence[str]] | None = None) -> Comparison:
     """Entity-F1 difference A - B, paired over seeds, bootstrapped over sentences.
 
     ``gold``: the test sentences' tag lists; ``preds_a`` / ``preds_b``: one
     list of predicted tag lists per seed (seed s of A paired with seed s of B).
+    ``gold_b``: B's gold when B tags another version of the same sentences (a
+    noisy copy, a derived language); sentence i must be the same item in both.
     F1 is seqeval's default-mode micro F1; each resample sums per-sentence
-    (tp, fp, fn) counts, so it is one matrix product.  Chapters 3, 6 and 7.
+    (tp, fp, fn) counts, so it is one matrix product.
     """
     _per_seed(preds_a, preds_b)
-    counts = [np.stack([sentence_counts(gold, p) for p in arm]) for arm in (preds_a, preds_b)]
+    golds = (gold, gold if gold_b is None else gold_b)
+    if len(golds[1]) != len(gold):
+        raise ValueError(f"gold_b has {len(golds[1])} sentences, gold {len(gold)}: they must be the same items")
+    counts = [np.stack([sentence_counts(g, p) for p in arm]) for g, arm in zip(golds, (preds_a, preds_b))]
     return _paired_counts(*counts, n_boot=n_boot, alpha=alpha, seed=seed)

@@ -138,3 +138,15 @@ def test_describe_and_significance():
         "1,000 bootstrap resamples of 1,000 test sentences)")
     assert not Comparison(0.01, -0.002, 0.02, 0.05, 1, 10).significant
     assert "1 seed," in Comparison(0.01, -0.002, 0.02, 0.05, 1, 10).describe()
+
+
+def test_gold_b_scores_arm_b_against_its_own_version_of_the_sentences():
+    gold = [["B-PER", "O"], ["B-LOC"], ["O"]]
+    noisy_gold = [["O", "B-PER"], ["B-LOC"], ["O"]]  # the same items, words moved
+    perfect_a, perfect_b = [gold], [noisy_gold]
+    same = paired_f1(gold, perfect_a, perfect_b, gold_b=noisy_gold, n_boot=50)
+    assert same.diff == 0.0 and same.low == 0.0 and same.high == 0.0
+    worse = paired_f1(gold, perfect_a, [[["O", "O"], ["B-LOC"], ["O"]]], gold_b=noisy_gold, n_boot=50)
+    assert worse.diff == pytest.approx(1.0 - 2 / 3)  # B finds 1 of 2 entities: F1 = 2/3
+    with pytest.raises(ValueError, match="same items"):
+        paired_f1(gold, perfect_a, perfect_b, gold_b=noisy_gold[:2])
