@@ -100,19 +100,23 @@ from rmdlib import rtd, synth, zoo
 from rmdlib.compare import Comparison, paired_bootstrap
 
 tok = zoo.tokenizer(P)  # WordPiece, trained on the micro-world
-pair = zoo.electra_pair(P).eval()  # generator + discriminator pretrained with RTD; eval(): no dropout
+# generator + discriminator pretrained with RTD; eval(): no dropout
+pair = zoo.electra_pair(P).eval()
 device = next(pair.parameters()).device
 
 splits = synth.ner_splits(seed=P.seed, n_train=P.n(500), n_val=0, n_test=P.n(500))
-heldout = splits["train"]  # (words, tags) pairs: not in the pretraining text, same names
-new_names = splits["test"]  # about half of the entity mentions use never-seen name parts
+# (words, tags) pairs: not in the pretraining text, same names
+heldout = splits["train"]
+# about half of the entity mentions use never-seen name parts
+new_names = splits["test"]
 DEMO_ROWS = 6  # sentences shown token by token in section 4
 EXAMPLE = 1  # the running example: the second held-out sentence
 example_words = heldout[EXAMPLE][0]
 print(" ".join(example_words))
 glue("example_text", " ".join(example_words))
 glue("n_heldout", len(heldout))
-for name, rates in (("", rtd.ELECTRA_MASKING), ("bert_", rtd.BERT_MASKING)):  # the masking rates, for the prose
+# the masking rates, for the prose
+for name, rates in (("", rtd.ELECTRA_MASKING), ("bert_", rtd.BERT_MASKING)):
     glue(f"{name}mask_frac", rates.mask_frac)
     glue(f"{name}random_frac", rates.random_frac)
     glue(f"{name}kept_frac", 1 - rates.mask_frac - rates.random_frac)
@@ -171,7 +175,8 @@ glue("right_word", example_words[5]);
 # what matters. On our sentence the factorisation reads:
 
 # %%
-factors = [f"p({example_tokens[t]} | {' '.join(example_tokens[:t])})" for t in range(1, T_example)]
+factors = [f"p({example_tokens[t]} | {' '.join(example_tokens[:t])})"
+           for t in range(1, T_example)]
 print(" ·\n".join(factors[:4] + ["…", factors[-1]]))
 ar_positions = len(factors)  # targets x_2 .. x_T
 glue("ar_positions", ar_positions);
@@ -210,40 +215,53 @@ Code(inspect.getsource(rtd.mask_tokens), language="python")
 @torch.no_grad()
 def corrupt(words_batch, generator):
     """One RTD corruption step on a batch of word lists, one sentence per row."""
-    enc = tok(words_batch, is_split_into_words=True, padding=True, return_special_tokens_mask=True,
-              return_tensors="pt").to(device)
-    special = enc["special_tokens_mask"].bool()  # (B, T) [CLS], [SEP], [PAD]: never picked
+    enc = tok(words_batch, is_split_into_words=True, padding=True,
+              return_special_tokens_mask=True, return_tensors="pt").to(device)
+    # (B, T) [CLS], [SEP], [PAD]: never picked
+    special = enc["special_tokens_mask"].bool()
     return corrupt_ids(enc["input_ids"], enc["attention_mask"], special, generator)
 
 
 @torch.no_grad()
 def corrupt_ids(ids, attn, special, generator):
     """Mask, sample, replace, discriminate: ids, attn, special are (B, T)."""
-    masked = rtd.mask_tokens(ids, special, mask_token_id=tok.mask_token_id, attention_mask=attn,
-                             generator=generator, **asdict(rtd.ELECTRA_MASKING))
-    gen_logits = pair.generator(input_ids=masked.masked_ids, attention_mask=attn).logits  # (B, T, V)
+    masked = rtd.mask_tokens(ids, special, mask_token_id=tok.mask_token_id,
+                             attention_mask=attn, generator=generator,
+                             **asdict(rtd.ELECTRA_MASKING))
+    gen_logits = pair.generator(input_ids=masked.masked_ids,
+                                attention_mask=attn).logits  # (B, T, V)
     sampled = ids.clone()
-    sampled[masked.selected] = rtd.gumbel_sample(gen_logits[masked.selected], generator=generator)  # (S,)
+    sampled[masked.selected] = rtd.gumbel_sample(gen_logits[masked.selected],
+                                                 generator=generator)  # (S,)
     corrupted, disc_labels = rtd.replace_tokens(ids, masked, sampled)  # (B, T) each
-    disc_logits = pair.discriminator(input_ids=corrupted, attention_mask=attn).logits  # (B, T)
-    return dict(ids=ids, attn=attn, special=special, masked=masked, gen_logits=gen_logits,
-                corrupted=corrupted, disc_labels=disc_labels, disc_logits=disc_logits)
+    disc_logits = pair.discriminator(input_ids=corrupted,
+                                     attention_mask=attn).logits  # (B, T)
+    return dict(ids=ids, attn=attn, special=special, masked=masked,
+                gen_logits=gen_logits, corrupted=corrupted,
+                disc_labels=disc_labels, disc_logits=disc_logits)
 
 
-demo = corrupt([w for w, _ in heldout[:DEMO_ROWS]], torch.Generator(device=device).manual_seed(P.seed))
+demo = corrupt([w for w, _ in heldout[:DEMO_ROWS]],
+               torch.Generator(device=device).manual_seed(P.seed))
 
 # The same seed through the library's one-call training step gives the same corruption:
 # the demo shows exactly what pretraining sees.
-batch = {"input_ids": demo["ids"], "attention_mask": demo["attn"], "special_tokens_mask": demo["special"]}
+batch = {"input_ids": demo["ids"], "attention_mask": demo["attn"],
+         "special_tokens_mask": demo["special"]}
 with torch.no_grad():
-    step = rtd.rtd_step(pair, batch, mask_token_id=tok.mask_token_id, special_ids=tok.all_special_ids,
+    step = rtd.rtd_step(pair, batch, mask_token_id=tok.mask_token_id,
+                        special_ids=tok.all_special_ids,
                         generator=torch.Generator(device=device).manual_seed(P.seed))
-assert torch.equal(step.corrupted_ids, demo["corrupted"]) and torch.equal(step.disc_logits, demo["disc_logits"])
+assert (torch.equal(step.corrupted_ids, demo["corrupted"])
+        and torch.equal(step.disc_logits, demo["disc_logits"]))
 
-ex = {k: v[EXAMPLE, : T_example] for k, v in demo.items() if k not in ("masked", "gen_logits")}
-ex_selected = demo["masked"].selected[EXAMPLE, :T_example]  # (T,) the picked positions M
+ex = {k: v[EXAMPLE, : T_example] for k, v in demo.items()
+      if k not in ("masked", "gen_logits")}
+# (T,) the picked positions M
+ex_selected = demo["masked"].selected[EXAMPLE, :T_example]
 ex_masked_ids = demo["masked"].masked_ids[EXAMPLE, :T_example]
-assert tok.convert_ids_to_tokens(ex["ids"]) == example_tokens  # padding only ever follows the sentence
+# padding only ever follows the sentence
+assert tok.convert_ids_to_tokens(ex["ids"]) == example_tokens
 print("masked: ", " ".join(tok.convert_ids_to_tokens(ex_masked_ids)))
 mlm_positions = int(ex_selected.sum())
 glue("demo_rows", DEMO_ROWS)
@@ -293,10 +311,13 @@ rtd_positions = int(ex["attn"].sum())  # every non-pad token has a discriminator
 print("corrupt:", " ".join(tok.convert_ids_to_tokens(ex["corrupted"])))
 print("labels: ", ex["disc_labels"].tolist())
 objectives = pd.DataFrame(
-    {"reads": ["x_1 … x_{t-1} (left context)", "the masked sequence", "the corrupted sequence"],
-     "predicts": ["the next token", "the original token at each masked position", "replaced or original, every token"],
+    {"reads": ["x_1 … x_{t-1} (left context)", "the masked sequence",
+               "the corrupted sequence"],
+     "predicts": ["the next token", "the original token at each masked position",
+                  "replaced or original, every token"],
      "positions with a loss": [ar_positions, mlm_positions, rtd_positions]},
-    index=["autoregressive (GPT)", "masked LM (BERT)", "replaced token detection (ELECTRA)"])
+    index=["autoregressive (GPT)", "masked LM (BERT)",
+           "replaced token detection (ELECTRA)"])
 display(objectives)
 glue("rtd_positions", rtd_positions)
 glue("ex_replaced", ex_replaced)
@@ -370,11 +391,14 @@ def segment_spans(a, b):
     enc = tok(a, b, return_token_type_ids=True)
     colors = ("#deebf7", "#fdd0a2")  # segment A, segment B
     return " ".join(
-        f'<span style="background:{colors[s]};padding:1px 3px;border-radius:3px">{html.escape(t)}</span>'
-        for t, s in zip(tok.convert_ids_to_tokens(enc["input_ids"]), enc["token_type_ids"]))
+        f'<span style="background:{colors[s]};padding:1px 3px;border-radius:3px">'
+        f'{html.escape(t)}</span>'
+        for t, s in zip(tok.convert_ids_to_tokens(enc["input_ids"]),
+                        enc["token_type_ids"]))
 
 
-display(HTML("".join(f"<p><b>{label}</b>: {segment_spans(a, b)}</p>" for label, (a, b) in nsp_pairs.items())))
+display(HTML("".join(f"<p><b>{label}</b>: {segment_spans(a, b)}</p>"
+                     for label, (a, b) in nsp_pairs.items())))
 
 # %% [markdown]
 # NSP was believed to matter: Devlin et al. reported that removing it hurt QNLI, MNLI
@@ -389,26 +413,34 @@ display(HTML("".join(f"<p><b>{label}</b>: {segment_spans(a, b)}</p>" for label, 
 # accuracy for the others), not numbers from this book's run.
 
 # %%
-# Quoted from Liu et al. (2019), arXiv:1907.11692, Table 2 (development sets); not computed here.
+# Quoted from Liu et al. (2019), arXiv:1907.11692, Table 2 (development sets);
+# not computed here.
 roberta_table2 = pd.DataFrame(
     [("SEGMENT-PAIR", "yes", 90.4, 78.7, 84.0, 92.9, 64.2),
      ("SENTENCE-PAIR", "yes", 88.7, 76.2, 82.9, 92.1, 63.0),
      ("FULL-SENTENCES", "no", 90.4, 79.1, 84.7, 92.5, 64.8),
      ("DOC-SENTENCES", "no", 90.6, 79.7, 84.7, 92.7, 65.6)],
-    columns=["input format", "NSP loss", "SQuAD 1.1 F1", "SQuAD 2.0 F1", "MNLI-m acc.", "SST-2 acc.", "RACE acc."],
+    columns=["input format", "NSP loss", "SQuAD 1.1 F1", "SQuAD 2.0 F1",
+             "MNLI-m acc.", "SST-2 acc.", "RACE acc."],
 ).set_index("input format")
 scores = roberta_table2.drop(columns="NSP loss")
-delta = (scores - scores.loc["SEGMENT-PAIR"]).drop(index="SEGMENT-PAIR").round(1)  # points vs BERT's format
-display(roberta_table2.style.format(precision=1).set_caption("Quoted from Liu et al. (2019), Table 2"))
-display(delta.style.format("{:+.1f}").set_caption("Difference to SEGMENT-PAIR + NSP, computed from the quoted table"))
-glue("sent_pair_worst", float(delta.loc["SENTENCE-PAIR"].min()))  # float(): glue needs plain numbers
+# points vs BERT's format
+delta = (scores - scores.loc["SEGMENT-PAIR"]).drop(index="SEGMENT-PAIR").round(1)
+display(roberta_table2.style.format(precision=1)
+        .set_caption("Quoted from Liu et al. (2019), Table 2"))
+display(delta.style.format("{:+.1f}")
+        .set_caption("Difference to SEGMENT-PAIR + NSP, "
+                     "computed from the quoted table"))
+# float(): glue needs plain numbers
+glue("sent_pair_worst", float(delta.loc["SENTENCE-PAIR"].min()))
 glue("sent_pair_best", float(delta.loc["SENTENCE-PAIR"].max()))
 glue("full_min", float(delta.loc["FULL-SENTENCES"].min()))
 glue("full_max", float(delta.loc["FULL-SENTENCES"].max()))
 glue("doc_squad2", float(delta.loc["DOC-SENTENCES", "SQuAD 2.0 F1"]))
 glue("doc_race", float(delta.loc["DOC-SENTENCES", "RACE acc."]))
 glue("doc_sst2", float(delta.loc["DOC-SENTENCES", "SST-2 acc."]))
-glue("nsp_free_max", float(delta.loc[["FULL-SENTENCES", "DOC-SENTENCES"]].abs().max().max()));
+glue("nsp_free_max",
+     float(delta.loc[["FULL-SENTENCES", "DOC-SENTENCES"]].abs().max().max()));
 
 # %% [markdown]
 # Three readings of the quoted numbers:
@@ -475,15 +507,21 @@ glue("nsp_free_max", float(delta.loc[["FULL-SENTENCES", "DOC-SENTENCES"]].abs().
 # %%
 g = torch.Generator().manual_seed(P.seed)
 T, d = T_example, 16  # sequence length of the running example; a small head width
-X = torch.randn(T, d, generator=g, dtype=torch.float64)  # (T, D) token vectors, D = d here
-W_q, W_k, W_v = (torch.randn(d, d, generator=g, dtype=torch.float64) / math.sqrt(d) for _ in range(3))
+# (T, D) token vectors, D = d here
+X = torch.randn(T, d, generator=g, dtype=torch.float64)
+W_q, W_k, W_v = (torch.randn(d, d, generator=g, dtype=torch.float64) / math.sqrt(d)
+                 for _ in range(3))
 Q, K, V = X @ W_q, X @ W_k, X @ W_v  # (T, d) each
-causal = torch.full((T, T), -math.inf, dtype=torch.float64).triu(1)  # M_ts = -inf for s > t
+# M_ts = -inf for s > t
+causal = torch.full((T, T), -math.inf, dtype=torch.float64).triu(1)
 ours = torch.softmax(Q @ K.T / math.sqrt(d), dim=-1) @ V  # (T, d) bidirectional
-ours_causal = torch.softmax(Q @ K.T / math.sqrt(d) + causal, dim=-1) @ V  # (T, d) left-to-right
+# (T, d) left-to-right
+ours_causal = torch.softmax(Q @ K.T / math.sqrt(d) + causal, dim=-1) @ V
 ref = F.scaled_dot_product_attention(Q[None], K[None], V[None])[0]
-ref_causal = F.scaled_dot_product_attention(Q[None], K[None], V[None], is_causal=True)[0]
-attn_diff = max((ours - ref).abs().max().item(), (ours_causal - ref_causal).abs().max().item())
+ref_causal = F.scaled_dot_product_attention(Q[None], K[None], V[None],
+                                            is_causal=True)[0]
+attn_diff = max((ours - ref).abs().max().item(),
+                (ours_causal - ref_causal).abs().max().item())
 assert torch.allclose(ours, ref) and torch.allclose(ours_causal, ref_causal)
 print(f"max |formula - F.scaled_dot_product_attention| = {attn_diff:.1e}")
 glue("attn_diff", attn_diff)
@@ -511,8 +549,10 @@ glue("attn_d", d);
 STYLE = {
     "[MASK]": "background:#d9d9d9",  # shown as [MASK]
     "picked, unchanged": "outline:1px dashed #636363",  # picked but shown unchanged
-    "replaced": "background:#fcbba1;color:#a50f15",  # the sample differs from the original
-    "sample = original": "background:#c7e9c0;color:#00441b",  # picked, and the sample equals the original
+    # the sample differs from the original
+    "replaced": "background:#fcbba1;color:#a50f15",
+    # picked, and the sample equals the original
+    "sample = original": "background:#c7e9c0;color:#00441b",
     "really replaced": "outline:2px solid #a50f15",  # discriminator row: the truth
     "P(replaced) > 1/2": "font-weight:bold",  # discriminator row: flagged
 }
@@ -524,34 +564,42 @@ def heat(p):
 
 
 def span(token, style="", title=""):
-    style = f"{style};padding:1px 3px;margin:1px;border-radius:3px;display:inline-block;font-family:monospace"
-    return f'<span style="{style}" title="{html.escape(title)}">{html.escape(token)}</span>'
+    style = (f"{style};padding:1px 3px;margin:1px;border-radius:3px;"
+             "display:inline-block;font-family:monospace")
+    return (f'<span style="{style}" title="{html.escape(title)}">'
+            f'{html.escape(token)}</span>')
 
 
 def demo_rows(out, b):
-    """Four HTML rows for sentence b of a corrupt() result; special tokens are hidden."""
+    """Four HTML rows for sentence b of a corrupt() result; special tokens are
+    hidden."""
     keep = ~out["special"][b]  # (T,) the sentence's own tokens
     ids, sel = out["ids"][b][keep], out["masked"].selected[b][keep]
     shown, corrupted = out["masked"].masked_ids[b][keep], out["corrupted"][b][keep]
-    labels, prob = out["disc_labels"][b][keep], torch.sigmoid(out["disc_logits"][b][keep])
+    labels, prob = (out["disc_labels"][b][keep],
+                    torch.sigmoid(out["disc_logits"][b][keep]))
     rows = {"original": [], "masked": [], "sampled": [], "discriminator": []}
     for i, token in enumerate(tok.convert_ids_to_tokens(ids)):
         new = tok.convert_ids_to_tokens(int(corrupted[i]))
         rows["original"].append(span(token))
-        rows["masked"].append(span("[MASK]", STYLE["[MASK]"]) if shown[i] == tok.mask_token_id
-                              else span(token, STYLE["picked, unchanged"] if sel[i] else ""))
-        sampled_style = STYLE["replaced"] if labels[i] else STYLE["sample = original"] if sel[i] else ""
+        rows["masked"].append(
+            span("[MASK]", STYLE["[MASK]"]) if shown[i] == tok.mask_token_id
+            else span(token, STYLE["picked, unchanged"] if sel[i] else ""))
+        sampled_style = (STYLE["replaced"] if labels[i]
+                         else STYLE["sample = original"] if sel[i] else "")
         rows["sampled"].append(span(new, sampled_style))
         style = ";".join([heat(prob[i])] + [STYLE["really replaced"]] * bool(labels[i])
                          + [STYLE["P(replaced) > 1/2"]] * bool(prob[i] > 0.5))
         rows["discriminator"].append(span(new, style, f"P(replaced) = {prob[i]:.2f}"))
-    return "".join(f"<tr><td style='padding-right:8px'><i>{k}</i></td><td>{''.join(v)}</td></tr>"
+    return "".join(f"<tr><td style='padding-right:8px'><i>{k}</i></td>"
+                   f"<td>{''.join(v)}</td></tr>"
                    for k, v in rows.items())
 
 
 legend = " ".join([span(name, style) for name, style in STYLE.items()]
                   + [span(f"P(replaced) = {p}", heat(p)) for p in (0.1, 0.3, 0.6, 0.9)])
-table = "".join(f"<table style='margin-bottom:10px'>{demo_rows(demo, b)}</table>" for b in range(DEMO_ROWS))
+table = "".join(f"<table style='margin-bottom:10px'>{demo_rows(demo, b)}</table>"
+                for b in range(DEMO_ROWS))
 display(HTML(f"<p>{legend}</p>{table}"))
 
 # %% [markdown]
@@ -571,11 +619,15 @@ def corruption_counts(out):
     keep = ~out["special"]  # (B, T)
     sel, labels = out["masked"].selected & keep, out["disc_labels"].bool() & keep
     flagged = (out["disc_logits"] > 0) & keep  # logit > 0  <=>  P(replaced) > 0.5
-    gen_right = (out["gen_logits"].argmax(-1) == out["ids"]) & sel  # the generator's top-1 guess is right
+    # the generator's top-1 guess is right
+    gen_right = (out["gen_logits"].argmax(-1) == out["ids"]) & sel
     n = lambda m: int(m.sum())  # noqa: E731
-    return {"tokens": n(keep), "masked": n(sel), "shown_mask": n(sel & (out["masked"].masked_ids == tok.mask_token_id)),
-            "replaced": n(labels), "same": n(sel & ~labels), "flagged": n(flagged), "caught": n(flagged & labels),
-            "false_alarms": n(flagged & ~labels), "acc": n((flagged == labels) & keep) / n(keep),
+    return {"tokens": n(keep), "masked": n(sel),
+            "shown_mask": n(sel & (out["masked"].masked_ids == tok.mask_token_id)),
+            "replaced": n(labels), "same": n(sel & ~labels),
+            "flagged": n(flagged), "caught": n(flagged & labels),
+            "false_alarms": n(flagged & ~labels),
+            "acc": n((flagged == labels) & keep) / n(keep),
             "gen_acc": n(gen_right) / n(sel), "replaced_share": n(labels) / n(keep)}
 
 
@@ -615,7 +667,8 @@ def packed(words_batch):
 
 
 def name_mask(examples):
-    """(B, T) True at sub-tokens of entity names, one sentence per row as in corrupt()."""
+    """(B, T) True at sub-tokens of entity names, one sentence per row as in
+    corrupt()."""
     enc = tok([w for w, _ in examples], is_split_into_words=True, padding=True)
     return torch.tensor([[w is not None and tags[w] != "O" for w in enc.word_ids(b)]
                          for b, (_, tags) in enumerate(examples)], device=device)
@@ -632,7 +685,8 @@ def words_of(examples):
 runs = {"shown sentences": corrupt(words_of(heldout), fresh()),
         "packed as in pretraining": corrupt_ids(*packed(words_of(heldout)), fresh()),
         "test sentences, new names": corrupt(words_of(new_names), fresh())}
-names_in = {"shown sentences": name_mask(heldout), "test sentences, new names": name_mask(new_names)}
+names_in = {"shown sentences": name_mask(heldout),
+            "test sentences, new names": name_mask(new_names)}
 glue("n_new", len(new_names))
 glue("pack_len", zoo.PRETRAIN.max_length);
 
@@ -648,12 +702,15 @@ glue("pack_len", zoo.PRETRAIN.max_length);
 
 # %%
 def ratio(items):
-    """Pooled rate of (sum, count) rows (N, 2): total of the sums / total of the counts."""
+    """Pooled rate of (sum, count) rows (N, 2): total of the sums / total of the
+    counts."""
     return float(items[:, 0].sum() / items[:, 1].sum())
 
 
 def per_row(mask, values):
-    """(sum of values, count) over each row's masked positions (B, 2): the resampled items."""
+    """(sum of values, count) over each row's masked positions (B, 2): the resampled
+    items.
+    """
     summed = torch.where(mask, values, 0.0).sum(1)  # (B,) masked-out inf or nan ignored
     return torch.stack([summed, mask.sum(1).to(summed.dtype)], 1).double().cpu().numpy()
 
@@ -669,7 +726,8 @@ def rtd_scores(out, in_name=None):
     sel = out["masked"].selected & keep  # (B, T) picked positions
     ids, gen_logits = out["ids"], out["gen_logits"].float()
     freq = torch.bincount(ids[keep], minlength=gen_logits.shape[-1]).float()
-    gen_nll = F.cross_entropy(gen_logits.transpose(1, 2), ids, reduction="none")  # (B, T)
+    gen_nll = F.cross_entropy(gen_logits.transpose(1, 2), ids,
+                              reduction="none")  # (B, T)
     uni_nll = -(freq / freq.sum()).log()[ids]  # (B, T) unigram model of these tokens
     rows = {"disc": per_row(keep, disc_nll), "const": per_row(keep, const_nll),
             "disc_right": per_row(keep, (flagged == y).float()),
@@ -681,12 +739,15 @@ def rtd_scores(out, in_name=None):
     s = {"tokens": int(keep.sum()), "replaced_share": float(r),
          "auc": float((prob[yk][:, None] > prob[~yk][None, :]).float().mean()),
          "recall": float((flagged & y & keep).sum() / (y & keep).sum()),
-         "precision": float((flagged & y & keep).sum() / (flagged & keep).sum().clamp_min(1))}
+         "precision": float((flagged & y & keep).sum()
+                            / (flagged & keep).sum().clamp_min(1))}
     s |= {k: ratio(v) for k, v in rows.items()}
-    for key, (a, b) in {"loss_vs_const": ("disc", "const"), "gen_vs_uni": ("gen", "uni"),
+    for key, (a, b) in {"loss_vs_const": ("disc", "const"),
+                        "gen_vs_uni": ("gen", "uni"),
                         "acc_vs_const": ("disc_right", "const_right")}.items():
         s[key] = paired_bootstrap(ratio, [rows[a]], [rows[b]], seed=P.seed)
-    if in_name is not None:  # false alarms: original tokens flagged, in and out of names
+    # false alarms: original tokens flagged, in and out of names
+    if in_name is not None:
         for where, m in (("name", in_name), ("other", ~in_name)):
             orig = ~y & keep & m
             s[f"false_alarm_{where}"] = float((flagged & orig).sum() / orig.sum())
@@ -700,18 +761,24 @@ def interval(c):
     return f"{c.diff:+.3f} [{c.low:+.3f}, {c.high:+.3f}]"
 
 
-shown = {"tokens": "{:,}", "replaced_share": "{:.3f}", "disc": "{:.3f}", "const": "{:.3f}",
-         "loss_vs_const": interval, "disc_right": "{:.3f}", "const_right": "{:.3f}",
-         "acc_vs_const": interval, "auc": "{:.3f}", "recall": "{:.3f}",
-         "precision": "{:.3f}", "false_alarm_name": "{:.3f}", "false_alarm_other": "{:.3f}",
+shown = {"tokens": "{:,}", "replaced_share": "{:.3f}",
+         "disc": "{:.3f}", "const": "{:.3f}", "loss_vs_const": interval,
+         "disc_right": "{:.3f}", "const_right": "{:.3f}", "acc_vs_const": interval,
+         "auc": "{:.3f}", "recall": "{:.3f}", "precision": "{:.3f}",
+         "false_alarm_name": "{:.3f}", "false_alarm_other": "{:.3f}",
          "gen_top1": "{:.3f}", "uni_top1": "{:.3f}", "gen": "{:.3f}", "uni": "{:.3f}",
          "gen_vs_uni": interval}
-labels = ["tokens", "share replaced (r)", "discriminator: loss", "constant answer: loss H(r)",
-          "  difference [95 % interval]", "discriminator: accuracy", "always 'original': accuracy",
-          "  difference [95 % interval]", "discriminator: ROC AUC", "discriminator: recall on replaced",
-          "discriminator: precision", "false alarms inside names", "false alarms outside names",
+labels = ["tokens", "share replaced (r)",
+          "discriminator: loss", "constant answer: loss H(r)",
+          "  difference [95 % interval]",
+          "discriminator: accuracy", "always 'original': accuracy",
+          "  difference [95 % interval]",
+          "discriminator: ROC AUC", "discriminator: recall on replaced",
+          "discriminator: precision",
+          "false alarms inside names", "false alarms outside names",
           "generator: top-1 right on picked", "most frequent token: right on picked",
-          "generator: loss on picked", "unigram model: loss on picked", "  difference [95 % interval]"]
+          "generator: loss on picked", "unigram model: loss on picked",
+          "  difference [95 % interval]"]
 
 
 def cell(s, key, fmt):

@@ -147,9 +147,12 @@ source(rtd.ElectraPair.__init__)
 fresh = zoo.new_pair(cfg, tok)  # initialised, not trained
 gen, disc = fresh.generator, fresh.discriminator
 shared = gen.electra.embeddings is disc.electra.embeddings
-same_word_matrix = gen.electra.embeddings.word_embeddings.weight is disc.electra.embeddings.word_embeddings.weight
-tied_output = gen.generator_lm_head.weight is disc.electra.embeddings.word_embeddings.weight
-print(f"same embedding module: {shared}; same word-embedding Parameter: {same_word_matrix}; "
+same_word_matrix = (gen.electra.embeddings.word_embeddings.weight
+                    is disc.electra.embeddings.word_embeddings.weight)
+tied_output = (gen.generator_lm_head.weight
+               is disc.electra.embeddings.word_embeddings.weight)
+print(f"same embedding module: {shared}; "
+      f"same word-embedding Parameter: {same_word_matrix}; "
       f"generator output layer is that Parameter: {tied_output}")
 assert shared and same_word_matrix and tied_output
 
@@ -158,11 +161,14 @@ def n_params(module):
     return sum(p.numel() for p in module.parameters())
 
 
-n_emb, n_gen, n_disc, n_pair = n_params(disc.electra.embeddings), n_params(gen), n_params(disc), n_params(fresh)
-assert n_pair == n_gen + n_disc - n_emb  # parameters() counts each shared Parameter once
+n_emb, n_gen, n_disc, n_pair = (n_params(disc.electra.embeddings), n_params(gen),
+                                n_params(disc), n_params(fresh))
+# parameters() counts each shared Parameter once
+assert n_pair == n_gen + n_disc - n_emb
 params = pd.DataFrame(
     {"parameters": [n_emb, n_gen - n_emb, n_disc - n_emb, n_pair]},
-    index=["shared embeddings", "generator only", "discriminator only", "pair (each counted once)"])
+    index=["shared embeddings", "generator only", "discriminator only",
+           "pair (each counted once)"])
 display(params)
 glue("n_emb", n_emb)
 glue("n_gen_own", n_gen - n_emb)
@@ -214,7 +220,8 @@ pair, history = run.pair, run.history
 frame = history.to_frame()
 steady = frame.iloc[1:]  # the first record includes start-up costs
 rtd_tokens_per_s = float(steady["tokens_per_s"].mean())
-print(f"cached at {run.path.name}; training took {run.seconds:.1f} s when it ran, this cell {cell_seconds:.1f} s")
+print(f"cached at {run.path.name}; training took {run.seconds:.1f} s when it ran, "
+      f"this cell {cell_seconds:.1f} s")
 glue("rtd_steps", cfg.steps)
 glue("rtd_seconds", run.seconds)
 glue("rtd_tokens_per_s", rtd_tokens_per_s)
@@ -231,12 +238,15 @@ glue("mask_prob", rtd.ELECTRA_MASKING.mask_prob)
 
 
 def bernoulli_entropy(r):
-    """The loss of the best constant prediction, r everywhere, when a share r of the labels is 1 (nats)."""
+    """The loss of the best constant prediction, r everywhere, when a share r of the
+    labels is 1 (nats).
+    """
     return -(r * math.log(r) + (1 - r) * math.log(1 - r))
 
 
 constant_loss = bernoulli_entropy(last["replaced_frac"])
-below_constant = 1 - last["disc_loss"] / constant_loss  # share of the constant's loss the discriminator removed
+# share of the constant's loss the discriminator removed
+below_constant = 1 - last["disc_loss"] / constant_loss
 glue("final_disc_loss", last["disc_loss"])
 glue("constant_loss", constant_loss)
 glue("below_constant", below_constant)
@@ -309,7 +319,9 @@ heldout = zoo.pretraining_texts(P, cfg, split="heldout")
 held_ids = zoo.pack(tok, heldout, cfg.max_length)  # (N, T)
 held_batch = {"input_ids": held_ids, "attention_mask": torch.ones_like(held_ids)}
 with torch.no_grad():
-    out = rtd.rtd_step(pair, held_batch, mask_token_id=tok.mask_token_id, special_ids=tok.all_special_ids,
+    out = rtd.rtd_step(pair, held_batch,
+                       mask_token_id=tok.mask_token_id,
+                       special_ids=tok.all_special_ids,
                        generator=torch.Generator().manual_seed(P.seed))
 prob = torch.sigmoid(out.disc_logits)  # (N, T)
 replaced = out.disc_labels.bool()  # (N, T)
@@ -317,8 +329,11 @@ flagged = prob > 0.5
 
 
 def auc(scores, positive):
-    """P(a replaced token scores above an original one): the Mann-Whitney form of ROC AUC."""
-    ranks = torch.cat([scores[positive], scores[~positive]]).argsort().argsort().double() + 1
+    """P(a replaced token scores above an original one): the Mann-Whitney form of ROC
+    AUC.
+    """
+    ranks = (torch.cat([scores[positive], scores[~positive]])
+             .argsort().argsort().double() + 1)
     n_pos, n_neg = positive.sum().item(), (~positive).sum().item()
     return (ranks[:n_pos].sum().item() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
@@ -328,21 +343,28 @@ glue("held_replaced", replaced.float().mean().item())
 glue("held_recall", (flagged & replaced).sum().item() / replaced.sum().item())
 glue("held_precision", (flagged & replaced).sum().item() / max(1, flagged.sum().item()))
 glue("held_auc", auc(out.disc_logits.flatten(), replaced.flatten()))
-glue("held_gen_acc", (out.gen_logits.argmax(-1) == out.masked.mlm_labels)[out.masked.selected].float().mean().item())
+glue("held_gen_acc",
+     (out.gen_logits.argmax(-1) == out.masked.mlm_labels)[out.masked.selected]
+     .float().mean().item())
 
 
 def token_html(ids, original, p, is_replaced):
-    """One row as HTML spans: background = P(replaced); replaced tokens bold + underlined."""
+    """One row as HTML spans: background = P(replaced); replaced tokens bold +
+    underlined.
+    """
     spans = []
-    for i, o, q, r in zip(ids.tolist(), original.tolist(), p.tolist(), is_replaced.tolist()):
+    for i, o, q, r in zip(ids.tolist(), original.tolist(), p.tolist(),
+                          is_replaced.tolist()):
         piece = tok.convert_ids_to_tokens(i)
         text = piece[2:] if piece.startswith("##") else " " + piece
         style = f"background: rgba(214, 39, 40, {q:.2f}); padding: 1px 0;"
         if r:
             style += " font-weight: bold; text-decoration: underline;"
-        title = f"P(replaced) = {q:.2f}" + (f"; original: {tok.convert_ids_to_tokens(o)}" if r else "")
+        title = f"P(replaced) = {q:.2f}" + (
+            f"; original: {tok.convert_ids_to_tokens(o)}" if r else "")
         spans.append(f'<span style="{style}" title="{title}">{text}</span>')
-    return '<div style="line-height: 1.9; font-family: monospace; font-size: 90%;">' + "".join(spans) + "</div>"
+    return ('<div style="line-height: 1.9; font-family: monospace; font-size: 90%;">'
+            + "".join(spans) + "</div>")
 
 
 display(HTML(token_html(out.corrupted_ids[0], held_ids[0], prob[0], replaced[0])))
@@ -381,21 +403,27 @@ source(zoo.flops_per_token)
 # %%
 mlm_fresh = zoo.new_mlm(cfg, tok)
 tokens_per_step = cfg.batch_size * cfg.max_length
-f_gen, f_disc = zoo.flops_per_token(gen, cfg.max_length), zoo.flops_per_token(disc, cfg.max_length)
+f_gen, f_disc = (zoo.flops_per_token(gen, cfg.max_length),
+                 zoo.flops_per_token(disc, cfg.max_length))
 f_mlm = zoo.flops_per_token(mlm_fresh, cfg.max_length)
-rtd_step_flops = 3 * (f_gen + f_disc) * tokens_per_step  # an RTD step trains both networks
-mlm_step_flops = 3 * f_mlm * tokens_per_step  # an MLM step trains one discriminator-sized network
+# an RTD step trains both networks
+rtd_step_flops = 3 * (f_gen + f_disc) * tokens_per_step
+# an MLM step trains one discriminator-sized network
+mlm_step_flops = 3 * f_mlm * tokens_per_step
 mlm_steps = round(cfg.steps * rtd_step_flops / mlm_step_flops)
-flops = pd.DataFrame({"forward FLOPs / token": [f_gen, f_disc, f_gen + f_disc, f_mlm],
-                      "training FLOPs / step": [3 * f_gen * tokens_per_step, 3 * f_disc * tokens_per_step,
-                                                rtd_step_flops, mlm_step_flops]},
-                     index=["generator", "discriminator", "RTD step (both)", "MLM step"])
+flops = pd.DataFrame(
+    {"forward FLOPs / token": [f_gen, f_disc, f_gen + f_disc, f_mlm],
+     "training FLOPs / step": [3 * f_gen * tokens_per_step,
+                               3 * f_disc * tokens_per_step,
+                               rtd_step_flops, mlm_step_flops]},
+    index=["generator", "discriminator", "RTD step (both)", "MLM step"])
 display(flops.style.format("{:.3g}"))
 glue("f_gen_share", f_gen / (f_gen + f_disc))
 glue("flop_ratio", rtd_step_flops / mlm_step_flops)
 glue("mlm_steps", mlm_steps)
 glue("total_flops", cfg.steps * rtd_step_flops)
-glue("orders", math.log10(1.4e18 / (cfg.steps * rtd_step_flops)))  # 1.4e18: Clark et al. 2020, table 1
+# 1.4e18: Clark et al. 2020, table 1
+glue("orders", math.log10(1.4e18 / (cfg.steps * rtd_step_flops)))
 glue("lm_head_share", 2 * len(tok) * gen.config.embedding_size / f_mlm);
 
 # %% [markdown]
@@ -416,8 +444,8 @@ glue("lm_head_share", 2 * len(tok) * gen.config.embedding_size / f_mlm);
 # the same rows, in the same order, with the same learning-rate schedule.
 
 # %%
-mlm_model, mlm_history, mlm_seconds = zoo.pretrain(cfg, tok, texts, objective="mlm", steps=mlm_steps,
-                                                   device=P.device)
+mlm_model, mlm_history, mlm_seconds = zoo.pretrain(cfg, tok, texts, objective="mlm",
+                                                   steps=mlm_steps, device=P.device)
 mlm_frame = mlm_history.to_frame()
 mlm_tokens_per_s = float(mlm_frame.iloc[1:]["tokens_per_s"].mean())
 glue("mlm_seconds", mlm_seconds)
@@ -456,7 +484,9 @@ probe_data = DatasetDict(train=ner["train"].select(range(P.n(1000))), test=ner["
 TAGGING = TaggingConfig(batch_size=32, dropout=cfg.dropout)
 PROBE = TrainConfig(lr=1e-3, max_steps=P.n(200), warmup_ratio=0.1)
 SEEDS = (0, 1, 2)
-encoders = {"RTD (ELECTRA)": pair.discriminator, "MLM (BERT-style)": mlm_model, "no pretraining": disc}
+encoders = {"RTD (ELECTRA)": pair.discriminator,
+            "MLM (BERT-style)": mlm_model,
+            "no pretraining": disc}
 
 
 def probe(encoder, seed):
@@ -497,15 +527,17 @@ summary = pd.DataFrame({
     "F1 mean": f1.mean(),
     "F1 std": f1.std(ddof=1),
 }, index=f1.columns)
-display(summary.style.format({"training FLOPs": "{:.2e}", "pretraining s": "{:.1f}", "F1 mean": "{:.3f}",
-                              "F1 std": "{:.3f}"}))
+display(summary.style.format({"training FLOPs": "{:.2e}", "pretraining s": "{:.1f}",
+                              "F1 mean": "{:.3f}", "F1 std": "{:.3f}"}))
 
 fig, ax = plt.subplots(figsize=(6.5, 3.6))
 colors = ["tab:red", "tab:blue", "tab:gray"]
-ax.bar(summary.index, summary["F1 mean"], yerr=summary["F1 std"], capsize=6, color=colors, alpha=0.8)
+ax.bar(summary.index, summary["F1 mean"], yerr=summary["F1 std"],
+       capsize=6, color=colors, alpha=0.8)
 for i, name in enumerate(f1.columns):
     ax.scatter(np.full(len(SEEDS), i), f1[name], color="black", s=12, zorder=3)
-ax.set(ylabel="test entity F1", title=f"Fine-tuning probe: mean ± std over {len(SEEDS)} seeds (dots)",
+ax.set(ylabel="test entity F1",
+       title=f"Fine-tuning probe: mean ± std over {len(SEEDS)} seeds (dots)",
        ylim=(0, 1))
 fig.tight_layout()
 plt.show()
@@ -685,11 +717,13 @@ from transformers import AutoModel, AutoTokenizer
 if P.encoder is None:  # offline: the run of section 3, from the cache
     path = zoo.encoder(P, cfg)
     loaded = AutoModel.from_pretrained(path)
-    same = all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(),
-                                                  pair.discriminator.electra.state_dict().values()))
-    where = "/".join(path.replace("\\", "/").split("/")[-2:])  # the cache entry, not this machine's path
-    print(f"{type(loaded).__name__} from the cache, {where}: {n_params(loaded):,} parameters, "
-          f"identical to section 3: {same}")
+    same = all(torch.equal(a, b)
+               for a, b in zip(loaded.state_dict().values(),
+                               pair.discriminator.electra.state_dict().values()))
+    # the cache entry, not this machine's path
+    where = "/".join(path.replace("\\", "/").split("/")[-2:])
+    print(f"{type(loaded).__name__} from the cache, {where}: "
+          f"{n_params(loaded):,} parameters, identical to section 3: {same}")
     assert same and AutoTokenizer.from_pretrained(path).get_vocab() == tok.get_vocab()
 else:
     print(f"chapters 4 to 9 fine-tune {zoo.encoder(P)} from the Hub")
@@ -717,12 +751,14 @@ else:
 # %%
 ex1_steps = P.n(10)  # scaled down for the book's build
 for scale in (0.25, 1.0):
-    model_s, hist_s, sec_s = zoo.pretrain(replace(cfg, gen_scale=scale, steps=ex1_steps),
-                                          tok, texts, device=P.device)
+    model_s, hist_s, sec_s = zoo.pretrain(
+        replace(cfg, gen_scale=scale, steps=ex1_steps), tok, texts, device=P.device)
     last = hist_s.train[-1]
-    cost = 3 * tokens_per_step * sum(zoo.flops_per_token(m, cfg.max_length)
-                                     for m in (model_s.generator, model_s.discriminator))
-    print(scale, {k: round(last[k], 3) for k in ("gen_acc", "replaced_frac", "disc_recall")},
+    cost = 3 * tokens_per_step * sum(
+        zoo.flops_per_token(m, cfg.max_length)
+        for m in (model_s.generator, model_s.discriminator))
+    print(scale,
+          {k: round(last[k], 3) for k in ("gen_acc", "replaced_frac", "disc_recall")},
           f"{cost:.2e} FLOPs/step, {sec_s:.0f} s")
 
 # %% [markdown]
@@ -757,7 +793,8 @@ big = rtd.build_pair(30522, **small)
 big_mlm = rtd.build_mlm(30522, **small)
 g_f, d_f, m_f = (zoo.flops_per_token(x, 128)
                  for x in (big.generator, big.discriminator, big_mlm))
-print(f"generator share {g_f / (g_f + d_f):.1%}, RTD/MLM step ratio {(g_f + d_f) / m_f:.3f}")
+print(f"generator share {g_f / (g_f + d_f):.1%}, "
+      f"RTD/MLM step ratio {(g_f + d_f) / m_f:.3f}")
 
 # %% [markdown]
 # With twelve layers of width 256 the transformer body dominates the cost, while

@@ -107,7 +107,8 @@ small = DatasetDict(
 names = label_names(small)
 test_gold = [[names[t] for t in tags] for tags in small["test"]["ner_tags"]]
 tok = zoo.tokenizer(P)
-encoder_path = zoo.encoder(P)  # offline: chapter 3's cached discriminator; colab: ELECTRA-Small from the Hub
+# offline: chapter 3's cached discriminator; colab: ELECTRA-Small from the Hub
+encoder_path = zoo.encoder(P)
 n_params = sum(p.numel() for p in models.build_tagger(encoder_path, names).parameters())
 n_words = sum(map(len, small["train"]["tokens"]))
 glue("n_train", len(small["train"]))
@@ -140,28 +141,37 @@ class Recipe:
     dropout: float = 0.0  # hidden, attention and head dropout
     weight_decay: float = 0.0  # decoupled AdamW decay of the weight matrices
     label_smoothing: float = 0.0
-    early_stopping: bool = False  # keep the best validation F1, stop after PATIENCE evaluations without a gain
+    # keep the best validation F1, stop after PATIENCE evaluations without a gain
+    early_stopping: bool = False
     adversary: str | None = None  # "fgm" or "pgd" on the input embeddings
 
 
 STEPS, EVAL_EVERY, PATIENCE = P.n(150), P.n(25), 2
 TAGGING = TaggingConfig(batch_size=16, dropout=0.0)
-BASE = TrainConfig(lr=3e-3 if P.encoder is None else 1e-4, max_steps=STEPS, warmup_ratio=0.1, weight_decay=0.0,
-                   eval_every=EVAL_EVERY, monitor="f1", mode="max", restore_best=False, log_every=5)
-EPSILON = {}  # filled in section 4: the adversaries' perturbation size, on the embeddings' scale
+BASE = TrainConfig(lr=3e-3 if P.encoder is None else 1e-4, max_steps=STEPS,
+                   warmup_ratio=0.1, weight_decay=0.0,
+                   eval_every=EVAL_EVERY, monitor="f1", mode="max", restore_best=False,
+                   log_every=5)
+# filled in section 4: the adversaries' perturbation size, on the embeddings' scale
+EPSILON = {}
 
 
-_done = {}  # (recipe, seed, epsilon) -> (model, history): the ablation reuses the runs of sections 2 and 3
+# (recipe, seed, epsilon) -> (model, history): the ablation reuses the runs of
+# sections 2 and 3
+_done = {}
 
 
 def finetune(recipe, seed, epsilon=None, watch=False):
-    """Fine-tune the pretrained encoder on the small split with ``recipe``; the model and its History.
+    """Fine-tune the pretrained encoder on the small split with ``recipe``.
+
+    Returns the model and its History.
 
     The validation split is evaluated during training only where it is used: for early
     stopping, or to draw the curves (``watch``); the other runs skip that cost.
     """
     if (recipe, seed, epsilon) not in _done:
-        _done[recipe, seed, epsilon] = _finetune(recipe, seed, epsilon, watch or recipe.early_stopping)
+        _done[recipe, seed, epsilon] = _finetune(recipe, seed, epsilon,
+                                                 watch or recipe.early_stopping)
     return _done[recipe, seed, epsilon]
 
 
@@ -170,7 +180,8 @@ def _finetune(recipe, seed, epsilon, watch):
     encoder = models.build_encoder(encoder_path).to(P.device)
     regularize.set_dropout(encoder, hidden=recipe.dropout, attention=recipe.dropout)
     tagging = replace(TAGGING, dropout=recipe.dropout)
-    cfg = replace(BASE, seed=seed, weight_decay=recipe.weight_decay, restore_best=recipe.early_stopping,
+    cfg = replace(BASE, seed=seed, weight_decay=recipe.weight_decay,
+                  restore_best=recipe.early_stopping,
                   patience=PATIENCE if recipe.early_stopping else None)
     loss_fn = None
     if recipe.adversary:
@@ -197,12 +208,15 @@ glue("min_val_loss", float(best["loss"]))
 glue("min_val_loss_step", int(best["step"]))
 glue("final_val_loss", float(evals["loss"].iloc[-1]))
 glue("final_val_f1", float(evals["f1"].iloc[-1]))
-assert evals["loss"].iloc[-1] > best["loss"] and history.train[-1]["loss"] < 0.1 * best["loss"]  # the text's claim
+# the text's claim
+assert (evals["loss"].iloc[-1] > best["loss"]
+        and history.train[-1]["loss"] < 0.1 * best["loss"])
 
 fig, (ax_loss, ax_f1) = plt.subplots(1, 2, figsize=(11, 3.6))
 history.plot(ax_loss, keys=("loss", "val_loss"))
 ax_loss.axvline(best["step"], color="gray", ls="--", label="lowest validation loss")
-ax_loss.set(ylabel="token cross-entropy", yscale="log", title="No regularization: losses")
+ax_loss.set(ylabel="token cross-entropy", yscale="log",
+            title="No regularization: losses")
 ax_loss.legend()
 history.plot(ax_f1, keys=("val_f1",))
 ax_f1.set(ylabel="entity F1", ylim=(0, 1), title="Validation entity F1")
@@ -269,16 +283,21 @@ print(f"prod(1 - lr_t * wd) over {STEPS} steps = {shrink:.4f}")
 SMOOTHING = 0.1
 C = len(names)
 q_true, q_other = 1 - SMOOTHING + SMOOTHING / C, SMOOTHING / C
-floor = -(q_true * math.log(q_true) + (C - 1) * q_other * math.log(q_other))  # H(q~), closed form
-z = torch.log(torch.tensor([q_true] + [q_other] * (C - 1)))  # logits whose softmax is q~
-at_floor = token_cross_entropy(z[None, None], torch.tensor([[0]]), label_smoothing=SMOOTHING).item()
-assert abs(at_floor - floor) < 1e-6  # the library's loss reaches the closed-form floor exactly there
+# H(q~), closed form
+floor = -(q_true * math.log(q_true) + (C - 1) * q_other * math.log(q_other))
+# logits whose softmax is q~
+z = torch.log(torch.tensor([q_true] + [q_other] * (C - 1)))
+at_floor = token_cross_entropy(z[None, None], torch.tensor([[0]]),
+                               label_smoothing=SMOOTHING).item()
+# the library's loss reaches the closed-form floor exactly there
+assert abs(at_floor - floor) < 1e-6
 ls_model, ls_history = finetune(Recipe(label_smoothing=SMOOTHING), P.seed)
 glue("ls", SMOOTHING)
 glue("C", C)
 glue("ls_floor", floor)
 glue("ls_final_loss", ls_history.train[-1]["loss"])
-print(f"H(q~) = {floor:.4f}; final training loss with smoothing = {ls_history.train[-1]['loss']:.4f}")
+print(f"H(q~) = {floor:.4f}; "
+      f"final training loss with smoothing = {ls_history.train[-1]['loss']:.4f}")
 
 # %% [markdown]
 # With $C$ = {glue:text}`C:d` tags and $\varepsilon$ = {glue:text}`ls:.1f`, the floor is
@@ -353,7 +372,8 @@ train_windows = windows(small, tok, TAGGING)["train"]
 batch = tokens.Collator(tok, keep=())(list(train_windows))
 embedder = models.build_encoder(encoder_path).get_input_embeddings()
 with torch.no_grad():
-    e = embedder(batch["input_ids"]) * batch["attention_mask"][..., None]  # (B, T, E), pads zeroed
+    # (B, T, E), pads zeroed
+    e = embedder(batch["input_ids"]) * batch["attention_mask"][..., None]
 example_norm = e.flatten(1).norm(dim=1)  # (B,)
 token_norm = e.norm(dim=-1)[batch["attention_mask"].bool()]  # (N,)
 median_norm = float(example_norm.median())
@@ -368,7 +388,8 @@ glue("eps1_share", 1 / median_norm)
 big_model, _ = finetune(Recipe(adversary="fgm"), P.seed, epsilon=1.0)
 big_f1 = evaluate_tagger(big_model, tok, small["validation"], TAGGING)["f1"]
 glue("eps1_val_f1", big_f1)
-print(f"median example norm {median_norm:.3f}; eps = {EPSILON['fgm']:.4f}; with eps = 1: validation F1 {big_f1:.3f}")
+print(f"median example norm {median_norm:.3f}; eps = {EPSILON['fgm']:.4f}; "
+      f"with eps = 1: validation F1 {big_f1:.3f}")
 
 # %% [markdown]
 # One token's embedding has norm {glue:text}`token_norm:.3f` on average and a whole
@@ -411,7 +432,8 @@ def score(recipe, seed):
 
 
 t0 = time.perf_counter()
-runs = {(name, seed): score(recipe, seed) for name, recipe in ARMS.items() for seed in SEEDS}
+runs = {(name, seed): score(recipe, seed)
+        for name, recipe in ARMS.items() for seed in SEEDS}
 ablation_seconds = time.perf_counter() - t0
 
 
@@ -420,7 +442,8 @@ def summarise(runs):
     for name in dict.fromkeys(n for n, _ in runs):
         val = [runs[name, s]["val"] for s in SEEDS]
         test = [runs[name, s]["test"] for s in SEEDS]
-        rows[name] = {"val F1": np.mean(val), "test F1": np.mean(test), "test std": np.std(test, ddof=1),
+        rows[name] = {"val F1": np.mean(val), "test F1": np.mean(test),
+                      "test std": np.std(test, ddof=1),
                       **{f"test, seed {s}": t for s, t in zip(SEEDS, test)}}
     return pd.DataFrame(rows).T
 
@@ -441,14 +464,16 @@ glue("n_runs", len(runs))
 
 # %%
 single = {name: recipe for name, recipe in ARMS.items() if name != "none"}
-winners = [name for name in single if table.loc[name, "val F1"] > table.loc["none", "val F1"]]
+winners = [name for name in single
+           if table.loc[name, "val F1"] > table.loc["none", "val F1"]]
 adversaries = [n for n in winners if ARMS[n].adversary]
 if len(adversaries) == 2:
     winners.remove(min(adversaries, key=lambda n: table.loc[n, "val F1"]))
 combined = Recipe()
 for name in winners:
     r = ARMS[name]
-    combined = replace(combined, **{k: v for k, v in vars(r).items() if v != getattr(Recipe(), k)})
+    combined = replace(combined, **{k: v for k, v in vars(r).items()
+                                    if v != getattr(Recipe(), k)})
 print("chosen on validation:", winners or "none of them", "->", combined)
 if winners:
     runs.update({("combination", seed): score(combined, seed) for seed in SEEDS})
@@ -604,7 +629,8 @@ for name in ("dropout 0.1", "FGM", "PGD", "early stopping",
 # %%
 seed = SEEDS[0]  # scaled down: one seed
 for share in (0.01, EPSILON_SHARE, 0.2):
-    eps = None if share == EPSILON_SHARE else share * median_norm  # None: the ablation's run
+    # None: the ablation's run
+    eps = None if share == EPSILON_SHARE else share * median_norm
     model_e, _ = finetune(Recipe(adversary="fgm"), seed, epsilon=eps)
     val = evaluate_tagger(model_e, tok, small["validation"], TAGGING)["f1"]
     test = evaluate_tagger(model_e, tok, small["test"], TAGGING)["f1"]

@@ -86,19 +86,22 @@ from rmdlib import data, distill, infer, models, tokens, zoo
 from rmdlib.compare import paired_f1
 from rmdlib.losses import IGNORE_INDEX
 from rmdlib.metrics import entity_scores
-from rmdlib.tagging import TaggingConfig, evaluate_tagger, finetune_tagger, label_names, windows
+from rmdlib.tagging import (TaggingConfig, evaluate_tagger, finetune_tagger,
+                            label_names, windows)
 from rmdlib.train import TrainConfig
 
 ner = data.load_ner(P.ner_data)
 names = label_names(ner)
 tok = zoo.tokenizer(P)
 TAGGING = TaggingConfig(batch_size=32, dropout=0.1)
-FINETUNE = TrainConfig(lr=3e-3 if P.encoder is None else 1e-4, max_steps=P.n(400), warmup_ratio=0.1,
-                       eval_every=P.n(100), monitor="f1", mode="max", seed=P.seed, log_every=20)
+FINETUNE = TrainConfig(lr=3e-3 if P.encoder is None else 1e-4, max_steps=P.n(400),
+                       warmup_ratio=0.1, eval_every=P.n(100), monitor="f1", mode="max",
+                       seed=P.seed, log_every=20)
 
 torch.manual_seed(P.seed)
 t0 = time.perf_counter()
-teacher, _ = finetune_tagger(models.build_encoder(zoo.encoder(P)).to(P.device), ner, tok, FINETUNE, TAGGING)
+teacher, _ = finetune_tagger(models.build_encoder(zoo.encoder(P)).to(P.device),
+                             ner, tok, FINETUNE, TAGGING)
 teacher_seconds = time.perf_counter() - t0
 teacher.eval()
 teacher_f1 = evaluate_tagger(teacher, tok, ner["test"], TAGGING)["f1"]
@@ -134,19 +137,25 @@ print(f"teacher: test entity F1 {teacher_f1:.3f} ({teacher_seconds:.0f} s)")
 test_words = ner["test"]["tokens"]
 test_tags = [[names[t] for t in row] for row in ner["test"]["ner_tags"]]
 sent, word = next((i, k) for i, tags in enumerate(test_tags) for k, t in enumerate(tags)
-                  if t.startswith("B-") and k + 1 < len(tags) and tags[k + 1].startswith("I-"))
+                  if t.startswith("B-") and k + 1 < len(tags)
+                  and tags[k + 1].startswith("I-"))
 enc = tok(test_words[sent], is_split_into_words=True, return_tensors="pt")
-position = enc.word_ids(0).index(word)  # the word's first sub-token, where its tag is read
+# the word's first sub-token, where its tag is read
+position = enc.word_ids(0).index(word)
 with torch.no_grad():
-    logits = teacher(**{k: v.to(P.device) for k, v in enc.items()}).logits[0, position].float().cpu()
+    logits = (teacher(**{k: v.to(P.device) for k, v in enc.items()})
+              .logits[0, position].float().cpu())
 TEMPERATURES = (1.0, 2.0, 4.0, 8.0)
-soft = pd.DataFrame({f"T = {T:g}": torch.softmax(logits / T, dim=-1).numpy() for T in TEMPERATURES}, index=names)
+soft = pd.DataFrame({f"T = {T:g}": torch.softmax(logits / T, dim=-1).numpy()
+                     for T in TEMPERATURES}, index=names)
 ax = soft.plot.bar(figsize=(10, 3.4), rot=0, width=0.8)
-ax.set(ylabel="teacher probability", title=f"Teacher's distribution for '{test_words[sent][word]}' "
-       f"(gold {test_tags[sent][word]}) at four temperatures")
+ax.set(ylabel="teacher probability",
+       title=f"Teacher's distribution for '{test_words[sent][word]}' "
+             f"(gold {test_tags[sent][word]}) at four temperatures")
 ax.figure.tight_layout()
 plt.show()
-entropy = {T: float(-(soft[f"T = {T:g}"] * np.log(soft[f"T = {T:g}"])).sum()) for T in TEMPERATURES}
+entropy = {T: float(-(soft[f"T = {T:g}"] * np.log(soft[f"T = {T:g}"])).sum())
+           for T in TEMPERATURES}
 glue("word", test_words[sent][word])
 glue("gold_tag", test_tags[sent][word])
 glue("top_p1", float(soft["T = 1"].max()))
@@ -514,13 +523,16 @@ for name, m in (("teacher", teacher), ("student", students["soft, T = 2", SEEDS[
     rows[name] = {
         "layers": m.config.num_hidden_layers,
         "parameters": n_params(m),
-        "forward only, ms per sentence": 1e3 * best_time(lambda: forward_only(m, encoded)) / len(timed),
-        "end to end, ms per sentence": 1e3 * best_time(lambda: one_at_a_time(m, timed)) / len(timed),
+        "forward only, ms per sentence":
+            1e3 * best_time(lambda: forward_only(m, encoded)) / len(timed),
+        "end to end, ms per sentence":
+            1e3 * best_time(lambda: one_at_a_time(m, timed)) / len(timed),
         "end to end, sentences/s in batches of 128": len(test_words) / best_time(
             lambda: infer.predict_tags(m, tok, test_words, batch_size=128)),
     }
 sizes = pd.DataFrame(rows).T
-display(sizes.style.format({"layers": "{:.0f}", "parameters": "{:,.0f}", "forward only, ms per sentence": "{:.2f}",
+display(sizes.style.format({"layers": "{:.0f}", "parameters": "{:,.0f}",
+                            "forward only, ms per sentence": "{:.2f}",
                             "end to end, ms per sentence": "{:.2f}",
                             "end to end, sentences/s in batches of 128": "{:,.0f}"}))
 t_row, s_row = sizes.iloc[0], sizes.iloc[1]
@@ -529,13 +541,17 @@ fwd, e2e, batched = ("forward only, ms per sentence", "end to end, ms per senten
 glue("speedup_fwd", float(t_row[fwd] / s_row[fwd]))
 glue("speedup1", float(t_row[e2e] / s_row[e2e]))
 glue("speedup128", float(s_row[batched] / t_row[batched]))
-overhead = {"teacher": float(t_row[e2e] - t_row[fwd]), "student": float(s_row[e2e] - s_row[fwd])}  # ms/sentence
+# ms/sentence
+overhead = {"teacher": float(t_row[e2e] - t_row[fwd]),
+            "student": float(s_row[e2e] - s_row[fwd])}
 glue("overhead_teacher", overhead["teacher"])
 glue("overhead_student", overhead["student"])
-glue("overhead_reading", "it does not depend on the model, so it caps the end-to-end gain"
+glue("overhead_reading",
+     "it does not depend on the model, so it caps the end-to-end gain"
      if abs(overhead["student"] - overhead["teacher"]) <= 0.3 * overhead["teacher"] else
-     "the two should be equal, since that work does not depend on the model, so their difference shows how "
-     "noisy timings on a shared CPU are; run the cell again to see the spread")
+     "the two should be equal, since that work does not depend on the model, "
+     "so their difference shows how noisy timings on a shared CPU are; "
+     "run the cell again to see the spread")
 glue("n_timed", len(timed))
 teacher.to(P.device);
 

@@ -87,21 +87,25 @@ from IPython.display import display
 from transformers import AutoModelForTokenClassification
 
 from rmdlib import compare, custom, data, hub, infer, metrics, models, synth, zoo
-from rmdlib.adapt import AdaptConfig, adapt, closed_form_trainable, count_parameters, save_trainable
+from rmdlib.adapt import (AdaptConfig, adapt, closed_form_trainable, count_parameters,
+                          save_trainable)
 from rmdlib.multitask import MultiTaskTagger
-from rmdlib.tagging import TaggingConfig, finetune_tagger, label_names, sbd_windows, train_loader
+from rmdlib.tagging import (TaggingConfig, finetune_tagger, label_names, sbd_windows,
+                            train_loader)
 from rmdlib.train import TrainConfig, fit
 
 ner = data.load_ner(P.ner_data)
 names = label_names(ner)
 tok = zoo.tokenizer(P)
-ENCODER = zoo.encoder(P)  # a folder (offline) or a Hub id, loaded at its pinned revision
+# a folder (offline) or a Hub id, loaded at its pinned revision
+ENCODER = zoo.encoder(P)
 WORK = Path(tempfile.mkdtemp(prefix="rmd-ch08-"))
 
 torch.manual_seed(P.seed)
 tagger = models.build_tagger(ENCODER, names)
 tagger.save_pretrained(WORK / "tagger")
-files = pd.Series({p.name: p.stat().st_size for p in sorted((WORK / "tagger").iterdir())}, name="bytes")
+files = pd.Series({p.name: p.stat().st_size
+                   for p in sorted((WORK / "tagger").iterdir())}, name="bytes")
 display(files.to_frame())
 config = json.loads((WORK / "tagger" / "config.json").read_text())
 print({k: config[k] for k in ("model_type", "architectures", "id2label")})
@@ -115,19 +119,25 @@ print({k: config[k] for k in ("model_type", "architectures", "id2label")})
 
 # %%
 def safetensors_header(path):
-    """The JSON header of a safetensors file: tensor name -> dtype, shape, data_offsets."""
+    """The JSON header of a safetensors file: tensor name -> dtype, shape,
+    data_offsets."""
     with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))  # unsigned 64-bit little-endian: the header's length
+        # unsigned 64-bit little-endian: the header's length
+        (n,) = struct.unpack("<Q", f.read(8))
         return n, json.loads(f.read(n))
 
 
 n_header, header = safetensors_header(WORK / "tagger" / "model.safetensors")
 header.pop("__metadata__", None)
-table = pd.DataFrame([(k, v["dtype"], v["shape"], v["data_offsets"]) for k, v in header.items()],
-                     columns=["tensor", "dtype", "shape", "data_offsets"]).sort_values("tensor")
+table = pd.DataFrame(
+    [(k, v["dtype"], v["shape"], v["data_offsets"]) for k, v in header.items()],
+    columns=["tensor", "dtype", "shape", "data_offsets"],
+).sort_values("tensor")
 display(table.head(6))
-payload = sum(np.prod(v["shape"], dtype=np.int64) * 4 for v in header.values())  # every tensor is F32 here
-assert 8 + n_header + payload == files["model.safetensors"]  # nothing else is in the file
+# every tensor is F32 here
+payload = sum(np.prod(v["shape"], dtype=np.int64) * 4 for v in header.values())
+# nothing else is in the file
+assert 8 + n_header + payload == files["model.safetensors"]
 glue("n_tensors", len(header))
 glue("header_bytes", n_header)
 glue("payload_mb", float(payload / 1e6));
@@ -149,7 +159,8 @@ torch.save(tagger.state_dict(), bad / "pytorch_model.bin")
 try:
     models.load_tagger(bad)
 except OSError as err:
-    print("refused:", str(err).splitlines()[0].split(" found in")[0])  # (the folder's path cut off)
+    # (the folder's path cut off)
+    print("refused:", str(err).splitlines()[0].split(" found in")[0])
 
 # %% [markdown]
 # ## 2. The Auto classes, registration, and remote code
@@ -170,17 +181,21 @@ source(custom.register)
 # in this process, where `rmdlib` was imported:
 
 # %%
-bl_config = custom.BiLstmTaggerConfig(**{k: v for k, v in tagger.config.to_dict().items()
-                                         if k in custom.BiLstmTaggerConfig.__dataclass_fields__},
-                                      lstm_hidden=64)
+bl_config = custom.BiLstmTaggerConfig(
+    **{k: v for k, v in tagger.config.to_dict().items()
+       if k in custom.BiLstmTaggerConfig.__dataclass_fields__},
+    lstm_hidden=64,
+)
 torch.manual_seed(P.seed)
 bilstm = custom.BiLstmTagger(bl_config).eval()
-bilstm.electra.load_state_dict(tagger.electra.state_dict())  # the same pretrained encoder
+# the same pretrained encoder
+bilstm.electra.load_state_dict(tagger.electra.state_dict())
 bilstm.save_pretrained(WORK / "bilstm")
 reloaded = AutoModelForTokenClassification.from_pretrained(WORK / "bilstm")
 batch = tok([" ".join(ner["test"][0]["tokens"])], return_tensors="pt")
 diff = (reloaded(**batch).logits - bilstm(**batch).logits).abs().max().item()
-print(type(reloaded).__name__, f"largest logit difference after the round trip: {diff:.1e}")
+print(type(reloaded).__name__,
+      f"largest logit difference after the round trip: {diff:.1e}")
 glue("bilstm_diff", diff)
 glue("bilstm_head", custom.n_head_parameters(bl_config.hidden_size, 64, len(names)));
 
@@ -197,7 +212,8 @@ code = ("from transformers import AutoModelForTokenClassification as A\n"
 result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
 err_lines = result.stderr.splitlines()
 refusal = [line for line in err_lines if custom.MODEL_TYPE in line] or err_lines[-1:]
-print(refusal[-1].replace(str(WORK), "<folder>")[:400])  # the last, most explicit message
+# the last, most explicit message
+print(refusal[-1].replace(str(WORK), "<folder>")[:400])
 
 # %% [markdown]
 # `transformers` does not know `rmd-bilstm-tagger`, and says so. There are two ways out.
@@ -268,9 +284,11 @@ display(pins.style.hide(axis="index"))
 # is `closed_form_trainable`, and the counted parameters agree with it:
 
 # %%
-LADDER = {  # method: (config, learning-rate multiple); frozen encoders take larger steps
+# method: (config, learning-rate multiple); frozen encoders take larger steps
+LADDER = {
     "full": (AdaptConfig("full"), 1), "head": (AdaptConfig("head"), 3),
-    "top_k": (AdaptConfig("top_k", top_k=1), 1), "bottleneck": (AdaptConfig("bottleneck", bottleneck=16), 3),
+    "top_k": (AdaptConfig("top_k", top_k=1), 1),
+    "bottleneck": (AdaptConfig("bottleneck", bottleneck=16), 3),
     "lora": (AdaptConfig("lora", r=8, alpha=16), 3), "ia3": (AdaptConfig("ia3"), 10),
     "prefix": (AdaptConfig("prefix", virtual_tokens=10), 10),
 }
@@ -281,10 +299,12 @@ for method, (cfg, _) in LADDER.items():
     model = models.build_tagger(ENCODER, names)
     total = count_parameters(model)[1]
     trainable = count_parameters(adapt(model, cfg))[0]
-    expected = total if method == "full" else closed_form_trainable(model.config, len(names), cfg)
+    expected = (total if method == "full"
+                else closed_form_trainable(model.config, len(names), cfg))
     assert trainable == expected, (method, trainable, expected)
     rows.append((method, trainable, trainable / total))
-counts = pd.DataFrame(rows, columns=["method", "trainable", "share"]).set_index("method")
+counts = (pd.DataFrame(rows, columns=["method", "trainable", "share"])
+          .set_index("method"))
 display(counts.style.format({"trainable": "{:,}", "share": "{:.2%}"}))
 glue("n_total", total);
 
@@ -307,18 +327,26 @@ max_position = models.build_encoder(ENCODER).config.max_position_embeddings
 
 
 def train_rung(method, seed):
-    """One rung, one seed: (predicted test tags, trained model, CPU seconds per step, adapter bytes)."""
+    """One rung, one seed: (predicted test tags, trained model, CPU seconds per step,
+    adapter bytes).
+    """
     cfg, mult = LADDER[method]
     tagging = TAGGING
     if method == "prefix":
-        tagging = replace(TAGGING, max_length=min(TAGGING.max_length, max_position - cfg.virtual_tokens))
+        tagging = replace(TAGGING, max_length=min(TAGGING.max_length,
+                                                  max_position - cfg.virtual_tokens))
     torch.manual_seed(seed)
-    model = adapt(models.build_tagger(ENCODER, names, dropout=TAGGING.dropout).to(P.device), cfg)
-    train_cfg = TrainConfig(lr=BASE_LR * mult, max_steps=STEPS, warmup_ratio=0.1, seed=seed, log_every=50)
-    start = time.process_time()  # CPU time: stable on a shared machine, unlike wall-clock
+    model = adapt(
+        models.build_tagger(ENCODER, names, dropout=TAGGING.dropout).to(P.device), cfg
+    )
+    train_cfg = TrainConfig(lr=BASE_LR * mult, max_steps=STEPS, warmup_ratio=0.1,
+                            seed=seed, log_every=50)
+    # CPU time: stable on a shared machine, unlike wall-clock
+    start = time.process_time()
     model, _ = finetune_tagger(None, small, tok, train_cfg, tagging, model=model)
     cpu_per_step = (time.process_time() - start) / STEPS
-    pred = infer.predict_tags(model, tok, small["test"]["tokens"], max_length=tagging.max_length,
+    pred = infer.predict_tags(model, tok, small["test"]["tokens"],
+                              max_length=tagging.max_length,
                               batch_size=TAGGING.eval_batch_size)
     size = save_trainable(model, WORK / f"{method}-{seed}.safetensors")
     return pred, model, cpu_per_step, size
@@ -342,7 +370,9 @@ print({m: round(float(np.mean([f1[m, s] for s in SEEDS])), 3) for m in LADDER})
 
 # %%
 def paired_f1(gold, preds_a, preds_b):
-    """F1(b) - F1(a): the book's rule (`rmdlib.compare.paired_f1`), arms in this table's order."""
+    """F1(b) - F1(a): the book's rule (`rmdlib.compare.paired_f1`), arms in this table's
+    order.
+    """
     c = compare.paired_f1(gold, preds_b, preds_a, seed=P.seed)
     return {"diff": c.diff, "low": c.low, "high": c.high}
 
@@ -357,13 +387,20 @@ summary = []
 for m in LADDER:
     scores = [f1[m, s] for s in SEEDS]
     c = paired_f1(gold, [preds["full", s] for s in SEEDS], [preds[m, s] for s in SEEDS])
-    summary.append({"method": m, "share": counts.loc[m, "share"], "trainable": counts.loc[m, "trainable"],
-                    "F1": np.mean(scores), "std": np.std(scores, ddof=1), "vs full": c["diff"],
-                    "95% CI": f"[{c['low']:+.3f}, {c['high']:+.3f}]", "verdict": "–" if m == "full" else verdict(c),
-                    "adapter kB": sizes[m] / 1e3, "CPU ms/step": 1e3 * np.mean([cost[m, s] for s in SEEDS])})
+    summary.append({
+        "method": m, "share": counts.loc[m, "share"],
+        "trainable": counts.loc[m, "trainable"],
+        "F1": np.mean(scores), "std": np.std(scores, ddof=1), "vs full": c["diff"],
+        "95% CI": f"[{c['low']:+.3f}, {c['high']:+.3f}]",
+        "verdict": "–" if m == "full" else verdict(c),
+        "adapter kB": sizes[m] / 1e3,
+        "CPU ms/step": 1e3 * np.mean([cost[m, s] for s in SEEDS]),
+    })
 summary = pd.DataFrame(summary).set_index("method")
-display(summary.style.format({"share": "{:.2%}", "trainable": "{:,}", "F1": "{:.3f}", "std": "{:.3f}",
-                              "vs full": "{:+.3f}", "adapter kB": "{:,.0f}", "CPU ms/step": "{:.0f}"}))
+display(summary.style.format({
+    "share": "{:.2%}", "trainable": "{:,}", "F1": "{:.3f}", "std": "{:.3f}",
+    "vs full": "{:+.3f}", "adapter kB": "{:,.0f}", "CPU ms/step": "{:.0f}",
+}))
 
 # %% tags=["remove-cell"]
 for m, r in summary.iterrows():
@@ -392,7 +429,8 @@ fig, ax = plt.subplots(figsize=(6.5, 4))
 ax.errorbar(summary["share"], summary["F1"], yerr=summary["std"], fmt="o", capsize=3)
 for m, r in summary.iterrows():
     ax.annotate(m, (r["share"], r["F1"]), textcoords="offset points", xytext=(5, 4))
-ax.set(xscale="log", xlabel="trainable share of the tagger's parameters", ylabel="test entity F1",
+ax.set(xscale="log", xlabel="trainable share of the tagger's parameters",
+       ylabel="test entity F1",
        title=f"The adaptation ladder: {STEPS} steps, {len(SEEDS)} seeds")
 ax.grid(alpha=0.3)
 plt.show()
@@ -471,12 +509,14 @@ glue("merge_diff", merge_diff);
 torch.manual_seed(P.seed)
 mt = MultiTaskTagger(models.build_encoder(ENCODER), r=8).add_task("ner", names)
 mt.add_task("sbd", infer.SBD_LABELS).to(P.device)
-mt_cfg = TrainConfig(lr=BASE_LR * 3, max_steps=STEPS, warmup_ratio=0.1, seed=P.seed, log_every=50)
+mt_cfg = TrainConfig(lr=BASE_LR * 3, max_steps=STEPS, warmup_ratio=0.1, seed=P.seed,
+                     log_every=50)
 finetune_tagger(None, small, tok, mt_cfg, TAGGING, model=mt.set_task("ner"))
 ner_alone = infer.predict_tags(mt, tok, small["test"]["tokens"])
 
 docs = synth.sbd_splits(seed=P.seed, n_train=P.n(100), n_val=10, n_test=40)
-sbd_loader = train_loader(sbd_windows(docs["train"], tok, TAGGING), tok, TAGGING, seed=P.seed)
+sbd_loader = train_loader(sbd_windows(docs["train"], tok, TAGGING), tok, TAGGING,
+                          seed=P.seed)
 fit(mt.set_task("sbd"), models.tagging_loss_fn(), sbd_loader, cfg=mt_cfg)
 ends = infer.predict_sentence_ends(mt, tok, [d.text for d in docs["test"]])
 sbd_f1 = metrics.boundary_scores([d.sentence_ends for d in docs["test"]], ends)["f1"]
@@ -527,11 +567,13 @@ from rmdlib.losses import IGNORE_INDEX, token_cross_entropy
 from rmdlib.tokens import Collator
 from rmdlib.tagging import windows
 
-pt = adapt(models.build_tagger(ENCODER, names), AdaptConfig("prompt", virtual_tokens=5)).eval()
+pt = adapt(models.build_tagger(ENCODER, names),
+           AdaptConfig("prompt", virtual_tokens=5)).eval()
 b = Collator(tok, keep=())(list(windows(small["test"].select(range(4)), tok)))
 inputs = {k: b[k].to(P.device) for k in ("input_ids", "attention_mask")}
 full_logits, sliced = pt.model(**inputs).logits, pt(**inputs).logits
-padded = torch.cat([torch.full((len(b["labels"]), 5), IGNORE_INDEX), b["labels"]], dim=1)
+padded = torch.cat([torch.full((len(b["labels"]), 5), IGNORE_INDEX), b["labels"]],
+                   dim=1)
 print(full_logits.shape, sliced.shape)
 print(token_cross_entropy(sliced, b["labels"].to(P.device)).item(),
       token_cross_entropy(full_logits, padded.to(P.device)).item())

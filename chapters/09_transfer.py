@@ -118,11 +118,14 @@ t_start = time.perf_counter()
 english = synth.ner_splits(P.seed, n_train=0, n_val=0, n_test=N_TEST)["test"]
 example = english[3]
 show = {"English": Language(), "all words replaced": Language(vocab_share=1.0, seed=1),
-        "reversed order": Language(reorder=1.0, seed=1), "Greek script": Language(script="greek", seed=1)}
-pd.DataFrame({name: [" ".join(synth.derive_language([example], vocab_share=lang.vocab_share,
-                                                    reorder=lang.reorder, script=lang.script,
-                                                    seed=lang.seed)[0][0])]
-              for name, lang in show.items()}, index=["sentence"]).T
+        "reversed order": Language(reorder=1.0, seed=1),
+        "Greek script": Language(script="greek", seed=1)}
+pd.DataFrame({
+    name: [" ".join(synth.derive_language([example], vocab_share=lang.vocab_share,
+                                          reorder=lang.reorder, script=lang.script,
+                                          seed=lang.seed)[0][0])]
+    for name, lang in show.items()
+}, index=["sentence"]).T
 
 # %% [markdown]
 # The same test sentence in four versions. `synth.ner_splits(language=...)` gives
@@ -153,16 +156,19 @@ source(transfer.overlap)
 # has never seen, zero-shot.
 
 # %%
-ner = data.load_ner("synthetic")  # derived languages exist for the micro-world, in every profile
+# derived languages exist for the micro-world, in every profile
+ner = data.load_ner("synthetic")
 tok = zoo.tokenizer(P)
 TAGGING = TaggingConfig(batch_size=32)
-FINETUNE = TrainConfig(lr=3e-3 if P.encoder is None else 1e-4, max_steps=P.n(200), warmup_ratio=0.1,
-                       seed=P.seed, log_every=50)
+FINETUNE = TrainConfig(lr=3e-3 if P.encoder is None else 1e-4, max_steps=P.n(200),
+                       warmup_ratio=0.1, seed=P.seed, log_every=50)
 english_train = DatasetDict(train=ner["train"])
 
 
 def finetune(encoder, tokenizer, cfg=FINETUNE):
-    """A fresh head on ``encoder``, fine-tuned on the English training split; the last weights kept."""
+    """A fresh head on ``encoder``, fine-tuned on the English training split; the last
+    weights kept.
+    """
     torch.manual_seed(P.seed)
     model, _ = finetune_tagger(encoder, english_train, tokenizer, cfg, TAGGING)
     return model.eval()
@@ -170,7 +176,8 @@ def finetune(encoder, tokenizer, cfg=FINETUNE):
 
 def tag(model, tokenizer, examples):
     """Predicted tags for every sentence of ``examples`` (lists of (words, tags))."""
-    return infer.predict_tags(model, tokenizer, [words for words, _ in examples], batch_size=128)
+    return infer.predict_tags(model, tokenizer, [words for words, _ in examples],
+                              batch_size=128)
 
 
 def f1(examples, predicted):
@@ -188,32 +195,38 @@ glue("finetune_steps", FINETUNE.max_steps)
 
 # %%
 GRID = {"English": Language(),
-        **{f"{s:.0%} replaced": Language(vocab_share=s, seed=1) for s in (0.25, 0.5, 0.75, 1.0)},
+        **{f"{s:.0%} replaced": Language(vocab_share=s, seed=1)
+           for s in (0.25, 0.5, 0.75, 1.0)},
         "reversed": Language(reorder=1.0, seed=1),
         "100% replaced + reversed": Language(vocab_share=1.0, reorder=1.0, seed=1),
         "Greek script": Language(script="greek", seed=1)}
 train_words = ner["train"]["tokens"]
 grid_sets, grid_preds, rows = {}, {}, []
 for name, lang in GRID.items():
-    test = synth.ner_splits(P.seed, n_train=0, n_val=0, n_test=N_TEST, language=lang)["test"]
+    test = synth.ner_splits(P.seed, n_train=0, n_val=0, n_test=N_TEST,
+                            language=lang)["test"]
     grid_sets[name], grid_preds[name] = test, tag(tagger, tok, test)
     sub = transfer.subword_overlap(tok, train_words, test)
     rows.append({"language": name, "F1": f1(test, grid_preds[name]),
-                 "word overlap (token)": transfer.word_overlap(train_words, test)["token"],
-                 "subword overlap (type)": sub["type"], "subword overlap (token)": sub["token"],
+                 "word overlap (token)":
+                     transfer.word_overlap(train_words, test)["token"],
+                 "subword overlap (type)": sub["type"],
+                 "subword overlap (token)": sub["token"],
                  "word-order distance": transfer.word_order_distance(english, lang)})
 grid = pd.DataFrame(rows).set_index("language")
 display(grid.style.format("{:.3f}"))
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 4))
-ax.scatter(grid["subword overlap (token)"], grid["F1"], c=grid["word-order distance"], cmap="coolwarm",
-           vmin=0, vmax=1, s=60, edgecolor="black")
+ax.scatter(grid["subword overlap (token)"], grid["F1"], c=grid["word-order distance"],
+           cmap="coolwarm", vmin=0, vmax=1, s=60, edgecolor="black")
 for name, row in grid.iterrows():
-    ax.annotate(name, (row["subword overlap (token)"], row["F1"]), textcoords="offset points", xytext=(5, 4),
-                fontsize=8)
-ax.set(xlabel="subword overlap with the English training text (token)", ylabel="zero-shot test entity F1",
-       title="Zero-shot F1 against overlap (colour: word-order distance)", xlim=(-0.05, 1.1), ylim=(0, None))
+    ax.annotate(name, (row["subword overlap (token)"], row["F1"]),
+                textcoords="offset points", xytext=(5, 4), fontsize=8)
+ax.set(xlabel="subword overlap with the English training text (token)",
+       ylabel="zero-shot test entity F1",
+       title="Zero-shot F1 against overlap (colour: word-order distance)",
+       xlim=(-0.05, 1.1), ylim=(0, None))
 fig.tight_layout()
 plt.show()
 
@@ -233,7 +246,8 @@ def paired_f1(gold, preds_a, preds_b, *, gold_b=None):
     """
     gb = gold if gold_b is None else gold_b
     c = compare.paired_f1(gb, [preds_b], [preds_a], gold_b=gold, seed=P.seed)
-    f1_a, f1_b = (metrics.entity_scores(g, p)["f1"] for g, p in ((gold, preds_a), (gb, preds_b)))
+    f1_a, f1_b = (metrics.entity_scores(g, p)["f1"]
+                  for g, p in ((gold, preds_a), (gb, preds_b)))
     return {"f1_a": f1_a, "f1_b": f1_b, "diff": c.diff, "low": c.low, "high": c.high}
 
 
@@ -247,7 +261,9 @@ def verdict(cmp):
 
 
 def in_english_order(preds, lang):
-    """Predictions on a reordered language put back in the English word order (the alignment is known)."""
+    """Predictions on a reordered language put back in the English word order (the
+    alignment is known).
+    """
     out = []
     for pred, order in zip(preds, synth.word_orders(english, lang)):
         back = [None] * len(pred)
@@ -257,20 +273,24 @@ def in_english_order(preds, lang):
     return out
 
 
-gold = [tags for _, tags in english]  # every derived language has these tags, in the English order
+# every derived language has these tags, in the English order
+gold = [tags for _, tags in english]
 for name in ("100% replaced", "reversed", "Greek script"):
-    c = paired_f1(gold, grid_preds["English"], in_english_order(grid_preds[name], GRID[name]))
+    c = paired_f1(gold, grid_preds["English"],
+                  in_english_order(grid_preds[name], GRID[name]))
     key = name.split()[0].replace("%", "").lower()
     glue(f"cmp_{key}_diff", c["diff"])
     glue(f"cmp_{key}_low", c["low"])
     glue(f"cmp_{key}_high", c["high"])
     glue(f"cmp_{key}_verdict", verdict(c))
-for name, key in (("English", "en"), ("100% replaced", "100"), ("reversed", "rev"), ("Greek script", "greek"),
-                  ("100% replaced + reversed", "both"), ("50% replaced", "50")):
+for name, key in (("English", "en"), ("100% replaced", "100"), ("reversed", "rev"),
+                  ("Greek script", "greek"), ("100% replaced + reversed", "both"),
+                  ("50% replaced", "50")):
     glue(f"f1_{key}", float(grid.loc[name, "F1"]))
     glue(f"ov_{key}", float(grid.loc[name, "subword overlap (token)"]))
 glue("wod_rev", float(grid.loc["reversed", "word-order distance"]))
-glue("corr_overlap", float(np.corrcoef(grid["subword overlap (token)"], grid["F1"])[0, 1]))
+glue("corr_overlap",
+     float(np.corrcoef(grid["subword overlap (token)"], grid["F1"])[0, 1]))
 
 # %% [markdown]
 # **What the grid shows.** On English the tagger reaches F1 {glue:text}`f1_en:.3f`.
@@ -316,13 +336,16 @@ glue("corr_overlap", float(np.corrcoef(grid["subword overlap (token)"], grid["F1
 # English only and tagged zero-shot on the derived languages.
 
 # %%
-N_DOCS = P.n(400)  # pretraining documents per run (half of each language in the bilingual runs)
+# pretraining documents per run (half of each language in the bilingual runs)
+N_DOCS = P.n(400)
 L2 = Language(vocab_share=1.0, seed=1)
 L2_REV = replace(L2, reorder=1.0)
 english_docs = synth.corpus(P.seed, n_docs=N_DOCS)
-l2_docs = {lang: synth.corpus(P.seed, n_docs=N_DOCS, language=lang)[N_DOCS // 2:] for lang in (L2, L2_REV)}
+l2_docs = {lang: synth.corpus(P.seed, n_docs=N_DOCS, language=lang)[N_DOCS // 2:]
+           for lang in (L2, L2_REV)}
 bi_tok = train_wordpiece(english_docs + l2_docs[L2], vocab_size=4000)
-SMALL = replace(zoo.PRETRAIN, hidden=64, heads=2, max_length=64, batch_size=8, steps=P.n(200), lr=3e-4)
+SMALL = replace(zoo.PRETRAIN, hidden=64, heads=2, max_length=64, batch_size=8,
+                steps=P.n(200), lr=3e-4)
 ARMS = {"English only": english_docs,
         "English + derived": english_docs[: N_DOCS // 2] + l2_docs[L2],
         "English + derived, reversed": english_docs[: N_DOCS // 2] + l2_docs[L2_REV]}
@@ -345,10 +368,11 @@ def score_cell(trained, examples):
     return f1(examples, bi_preds[arm, name])
 
 
-bi_table = transfer.transfer_matrix(pretrain_and_finetune, list(ARMS), targets, score_cell)
+bi_table = transfer.transfer_matrix(pretrain_and_finetune, list(ARMS), targets,
+                                    score_cell)
 glue("bi_seconds", time.perf_counter() - t0)
-ax = transfer.plot_transfer_matrix(bi_table.rename(columns={"score": "test entity F1"}), value="test entity F1",
-                                   fmt="{:.3f}")
+ax = transfer.plot_transfer_matrix(bi_table.rename(columns={"score": "test entity F1"}),
+                                   value="test entity F1", fmt="{:.3f}")
 ax.set(ylabel="pretraining text (fine-tuned on English)", xlabel="tagged, zero-shot")
 plt.show()
 
@@ -359,11 +383,18 @@ plt.show()
 
 # %%
 REV = GRID["100% replaced + reversed"]
-cmp_bi = paired_f1(gold, bi_preds["English only", "derived"], bi_preds["English + derived", "derived"])
-cmp_bi_rev = paired_f1(gold, in_english_order(bi_preds["English only", "derived, reversed"], REV),
-                       in_english_order(bi_preds["English + derived, reversed", "derived, reversed"], REV))
-cmp_order = paired_f1(gold, bi_preds["English + derived", "derived"],
-                      in_english_order(bi_preds["English + derived, reversed", "derived, reversed"], REV))
+cmp_bi = paired_f1(gold, bi_preds["English only", "derived"],
+                   bi_preds["English + derived", "derived"])
+cmp_bi_rev = paired_f1(
+    gold,
+    in_english_order(bi_preds["English only", "derived, reversed"], REV),
+    in_english_order(bi_preds["English + derived, reversed", "derived, reversed"], REV),
+)
+cmp_order = paired_f1(
+    gold,
+    bi_preds["English + derived", "derived"],
+    in_english_order(bi_preds["English + derived, reversed", "derived, reversed"], REV),
+)
 cell = {(r.source, r.target): r.score for r in bi_table.itertuples()}
 for key, c in (("bi", cmp_bi), ("birev", cmp_bi_rev), ("order", cmp_order)):
     glue(f"{key}_diff", c["diff"])
@@ -414,13 +445,15 @@ for words, _ in noisy_test[:3]:
     print(" ".join(words))
 noisy_preds = tag(tagger, tok, noisy_test)
 noisy_gold = [tags for _, tags in noisy_test]
-cmp_noise = paired_f1(gold, grid_preds["English"], noisy_preds, gold_b=noisy_gold)  # same sentences, other words
+# same sentences, other words
+cmp_noise = paired_f1(gold, grid_preds["English"], noisy_preds, gold_b=noisy_gold)
 glue("noise_f1", cmp_noise["f1_b"])
 glue("noise_diff", cmp_noise["diff"])
 glue("noise_low", cmp_noise["low"])
 glue("noise_high", cmp_noise["high"])
 print(f"clean F1 {cmp_noise['f1_a']:.3f}, noisy F1 {cmp_noise['f1_b']:.3f} "
-      f"(difference {cmp_noise['diff']:+.3f}, 95 % CI {cmp_noise['low']:+.3f} to {cmp_noise['high']:+.3f})")
+      f"(difference {cmp_noise['diff']:+.3f}, "
+      f"95 % CI {cmp_noise['low']:+.3f} to {cmp_noise['high']:+.3f})")
 
 # %% [markdown]
 # The domain shift changes F1 by {glue:text}`noise_diff:+.3f` (from {glue:text}`f1_en:.3f` to
@@ -434,16 +467,20 @@ print(f"clean F1 {cmp_noise['f1_a']:.3f}, noisy F1 {cmp_noise['f1_b']:.3f} "
 source(transfer.continue_pretraining)
 
 # %%
-N_UNLABELLED = P.n(2000)  # noisy sentences of unlabelled target-domain text (not the test sentences)
-more = synth.ner_splits(P.seed, n_train=len(english_train["train"]) + N_UNLABELLED, n_val=0, n_test=0)["train"]
-unlabelled = transfer.as_documents(transfer.noisy_domain(more[-N_UNLABELLED:], seed=P.seed + 1))
+# noisy sentences of unlabelled target-domain text (not the test sentences)
+N_UNLABELLED = P.n(2000)
+more = synth.ner_splits(P.seed, n_train=len(english_train["train"]) + N_UNLABELLED,
+                        n_val=0, n_test=0)["train"]
+unlabelled = transfer.as_documents(
+    transfer.noisy_domain(more[-N_UNLABELLED:], seed=P.seed + 1))
 DAPT_STEPS = P.n(100)
 t0 = time.perf_counter()
-adapted_pair, dapt_history = transfer.continue_pretraining(zoo.electra_pair(P), tok, unlabelled, steps=DAPT_STEPS,
-                                                           device=P.device)
+adapted_pair, dapt_history = transfer.continue_pretraining(
+    zoo.electra_pair(P), tok, unlabelled, steps=DAPT_STEPS, device=P.device)
 dapt_tagger = finetune(adapted_pair.discriminator.to(P.device), tok)
 glue("dapt_seconds", time.perf_counter() - t0)
-dapt_noisy, dapt_clean = tag(dapt_tagger, tok, noisy_test), tag(dapt_tagger, tok, english)
+dapt_noisy, dapt_clean = (tag(dapt_tagger, tok, noisy_test),
+                          tag(dapt_tagger, tok, english))
 cmp_dapt = paired_f1(noisy_gold, noisy_preds, dapt_noisy)
 cmp_dapt_clean = paired_f1(gold, grid_preds["English"], dapt_clean)
 domain = pd.DataFrame({"clean test": [cmp_noise["f1_a"], cmp_dapt_clean["f1_b"]],
@@ -457,7 +494,8 @@ for key, c in (("dapt", cmp_dapt), ("daptclean", cmp_dapt_clean)):
     glue(f"{key}_high", c["high"])
     glue(f"{key}_verdict", verdict(c))
 glue("dapt_steps", DAPT_STEPS)
-glue("recovered", f"that is {cmp_dapt['diff'] / -cmp_noise['diff']:.0%} of what the shift cost"
+glue("recovered",
+     f"that is {cmp_dapt['diff'] / -cmp_noise['diff']:.0%} of what the shift cost"
      if cmp_noise["diff"] < 0 else "the shift itself cost nothing here")
 
 # %% [markdown]
@@ -487,23 +525,27 @@ root = Path("..") if Path("../benchmarks").is_dir() else Path(".")
 uriel_csv = root / "benchmarks" / "data" / "uriel_distances.csv"
 if uriel_csv.exists():
     uriel = pd.read_csv(uriel_csv, comment="#").set_index("lang")
-    display(uriel[["syntactic", "genetic", "geographic", "featural"]].style.format("{:.3f}", na_rep="–"))
+    display(uriel[["syntactic", "genetic", "geographic", "featural"]]
+            .style.format("{:.3f}", na_rep="–"))
 else:
-    print("benchmarks/data/uriel_distances.csv is not here (it ships with the repository, not the package)")
+    print("benchmarks/data/uriel_distances.csv is not here "
+          "(it ships with the repository, not the package)")
 results = root / "benchmarks" / "results" / "transfer_ner.json"
 if results.exists():
     import json
 
     bench = json.loads(results.read_text(encoding="utf-8"))
     real = pd.DataFrame(bench["per_target"]).set_index("target")
-    display(real[["zero_shot_f1", "in_language_f1", "subword_token_overlap", "uriel_syntactic"]]
+    display(real[["zero_shot_f1", "in_language_f1", "subword_token_overlap",
+                  "uriel_syntactic"]]
             .style.format("{:.3f}", na_rep="–"))
     corr = bench["correlation"]
     glue("real_corr_overlap", corr["subword_token_overlap"] or float("nan"))
     glue("real_corr_uriel", corr["uriel_syntactic"] or float("nan"))
     glue("real_n", corr["n_targets"])
 else:
-    print("benchmarks/results/transfer_ner.json is not here: run benchmarks/transfer_ner.py")
+    print("benchmarks/results/transfer_ner.json is not here: "
+          "run benchmarks/transfer_ner.py")
     glue("real_corr_overlap", float("nan"))
     glue("real_corr_uriel", float("nan"))
     glue("real_n", 0)
@@ -522,33 +564,45 @@ else:
 # your numbers with their per-language table rather than with a figure quoted here.
 
 # %%
-MBERT, MBERT_REVISION = "google-bert/bert-base-multilingual-cased", "3f076fdb1ab68d5b2880cb87a0886f315b8146f8"
+MBERT, MBERT_REVISION = ("google-bert/bert-base-multilingual-cased",
+                         "3f076fdb1ab68d5b2880cb87a0886f315b8146f8")
 if P.encoder is not None:  # colab / full profile: a GPU and the Hub
     from transformers import AutoTokenizer
 
     def wikiann(lang):
-        spec = data.DatasetSpec(f"wikiann-{lang}", "unimelb-nlp/wikiann", "refs/convert/parquet", data_dir=lang,
-                                split_sizes={"train": 20_000, "validation": 10_000, "test": 10_000},
-                                label_names=data.WIKIANN_LABELS)
+        spec = data.DatasetSpec(
+            f"wikiann-{lang}", "unimelb-nlp/wikiann", "refs/convert/parquet",
+            data_dir=lang,
+            split_sizes={"train": 20_000, "validation": 10_000, "test": 10_000},
+            label_names=data.WIKIANN_LABELS,
+        )
         return data.load_ner(spec)
 
     m_tok = AutoTokenizer.from_pretrained(MBERT, revision=MBERT_REVISION)
     wiki = {lang: wikiann(lang) for lang in ("en", "de", "nl", "fr", "pt")}
     torch.manual_seed(P.seed)
-    m_tagger, _ = finetune_tagger(models.build_encoder(MBERT, revision=MBERT_REVISION).to(P.device),
-                                  DatasetDict(train=wiki["en"]["train"]), m_tok,
-                                  TrainConfig(lr=3e-5, epochs=1, warmup_ratio=0.1, seed=P.seed), TAGGING)
+    m_tagger, _ = finetune_tagger(
+        models.build_encoder(MBERT, revision=MBERT_REVISION).to(P.device),
+        DatasetDict(train=wiki["en"]["train"]), m_tok,
+        TrainConfig(lr=3e-5, epochs=1, warmup_ratio=0.1, seed=P.seed), TAGGING,
+    )
     m_rows = []
     for lang, ds in wiki.items():
-        test = list(zip(ds["test"]["tokens"][: P.n(500)], [[data.WIKIANN_LABELS[t] for t in row]
-                                                            for row in ds["test"]["ner_tags"][: P.n(500)]]))
-        m_rows.append({"language": lang, "zero-shot F1": f1(test, tag(m_tagger.eval(), m_tok, test)),
-                       "subword overlap (token)": transfer.subword_overlap(
-                           m_tok, wiki["en"]["train"]["tokens"][:5000], [w for w, _ in test])["token"],
-                       "URIEL+ syntactic": 0.0 if lang == "en" else uriel.loc[lang, "syntactic"]})
+        test = list(zip(ds["test"]["tokens"][: P.n(500)],
+                        [[data.WIKIANN_LABELS[t] for t in row]
+                         for row in ds["test"]["ner_tags"][: P.n(500)]]))
+        m_rows.append({
+            "language": lang,
+            "zero-shot F1": f1(test, tag(m_tagger.eval(), m_tok, test)),
+            "subword overlap (token)": transfer.subword_overlap(
+                m_tok, wiki["en"]["train"]["tokens"][:5000], [w for w, _ in test],
+            )["token"],
+            "URIEL+ syntactic": 0.0 if lang == "en" else uriel.loc[lang, "syntactic"],
+        })
     display(pd.DataFrame(m_rows).set_index("language").style.format("{:.3f}"))
 else:
-    print("offline profile: the multilingual encoder needs the Hub and a GPU (RMD_PROFILE=colab)")
+    print("offline profile: the multilingual encoder needs the Hub and a GPU "
+          "(RMD_PROFILE=colab)")
 
 # %% [markdown]
 # ## Exercises

@@ -76,8 +76,10 @@ def tags(ds):
 
 
 test = list(zip(source["test"]["tokens"], tags(source["test"])))
-target = synth.derive_language(test, vocab_share=0.5, reorder=0.0, script=None, seed=P.seed)
-print(f"source: {len(source['train'])} training sentences; target test: {len(target)} sentences")
+target = synth.derive_language(test, vocab_share=0.5, reorder=0.0, script=None,
+                               seed=P.seed)
+print(f"source: {len(source['train'])} training sentences; "
+      f"target test: {len(target)} sentences")
 print("source:", " ".join(test[0][0]))
 print("target:", " ".join(target[0][0]))
 
@@ -105,8 +107,10 @@ def run(encoder, seed):
     model.to(P.device)
 
     def predict(sentences):
-        return infer.predict_tags(model, tok, sentences, max_length=TAGGING.max_length,
-                                  stride=TAGGING.stride, batch_size=TAGGING.eval_batch_size)
+        return infer.predict_tags(model, tok, sentences,
+                                  max_length=TAGGING.max_length,
+                                  stride=TAGGING.stride,
+                                  batch_size=TAGGING.eval_batch_size)
 
     return predict([w for w, _ in test]), predict([w for w, _ in target])
 
@@ -141,10 +145,12 @@ table.style.format("{:.3f}")
 # same target sentences with the same seeds, so `compare.paired_f1` can pair them.
 
 # %%
-result = compare.paired_f1(gold["target zero-shot"], [r[1] for r in preds["pretrained"]],
+result = compare.paired_f1(gold["target zero-shot"],
+                           [r[1] for r in preds["pretrained"]],
                            [r[1] for r in preds["from scratch"]], seed=P.seed)
 print(result.describe("pretrained", "from scratch"))
-print("the interval excludes 0" if result.significant else "the interval includes 0: no verdict")
+print("the interval excludes 0" if result.significant
+      else "the interval includes 0: no verdict")
 
 # %% [markdown]
 # ## 5. What to add for the project

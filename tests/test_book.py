@@ -153,7 +153,6 @@ def test_code_blocks_inside_exercises_do_not_close_them(chapter):
 
 # Chapters whose visible code already fits the page's code column. The lead adds
 # the others as their owners wrap them (issue 10, item 7); then this list goes.
-CHECKED = ["02_losses", "04_ner"]
 CODE_COLUMN = 88  # characters: the width of a code cell in the book's HTML at a laptop's width
 FOLDED_TAGS = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
 
@@ -177,7 +176,7 @@ def test_width_check_skips_folded_cells():
     assert _wide_visible_lines(nb) == [f"cell 0: {long}"]
 
 
-@pytest.mark.parametrize("chapter", [p for p in CHAPTERS if p.stem in CHECKED], ids=lambda p: p.stem)
+@pytest.mark.parametrize("chapter", CHAPTERS + sorted((ROOT / "project").glob("*.py")), ids=lambda p: p.stem)
 def test_visible_code_fits_the_page(chapter):
     import jupytext
 
