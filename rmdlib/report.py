@@ -30,25 +30,28 @@ def glue(name: str, value, *, display: bool = False, markdown: bool = False):
     value is shown as ``name = value`` in the cell's output (Markdown is rendered),
     because the Colab edition's text names glued values instead of inserting them
     (``tools/colab_edition.py``). Chapters run anywhere without edits.
+
+    A 0-d numpy array or tensor (``np.float64``, ``t.mean()``) is stored as the
+    Python number it holds: myst-nb's ``{glue:text}`name:.3f``` formats Python
+    numbers only, and would fail the build on ``np.float64(0.25)``.
     """
+    shown = value.item() if getattr(value, "ndim", None) == 0 and hasattr(value, "item") else value
     try:
         from myst_nb import glue as _glue
     except ImportError:
-        _show(name, value, markdown=markdown)
+        _show(name, shown, markdown=markdown)
         return value
     if markdown:
         from IPython.display import Markdown
 
-        _glue(name, Markdown(value), display=display)
+        _glue(name, Markdown(shown), display=display)
         return value
-    _glue(name, value, display=display)
+    _glue(name, shown, display=display)
     return value
 
 
 def _show(name: str, value, *, markdown: bool = False) -> None:
     """Print a glued value as ``name = value`` (floats to 4 significant digits; Markdown rendered)."""
-    if getattr(value, "ndim", None) == 0:  # a 0-d numpy array or tensor
-        value = value.item()
     if isinstance(value, float):
         print(f"{name} = {value:.4g}")
     elif isinstance(value, (str, int)) and not markdown:

@@ -55,3 +55,17 @@ def test_source_shows_the_library_code_itself() -> None:
 
     code = source(binary_cross_entropy)
     assert code.data.startswith("def binary_cross_entropy(") and code.language == "python"
+
+
+def test_glue_stores_numpy_and_torch_scalars_as_python_numbers(monkeypatch):
+    import numpy as np
+    import myst_nb
+
+    stored = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=False: stored.update({name: value}))
+    assert glue("a", np.float64(0.25)) == 0.25
+    glue("b", torch.tensor(3))
+    glue("c", np.array([1.0, 2.0]))
+    assert type(stored["a"]) is float and type(stored["b"]) is int
+    assert isinstance(stored["c"], np.ndarray)  # arrays stay arrays
+    assert f"{stored['a']:.3f}" == "0.250"  # what {glue:text}`a:.3f` does
