@@ -17,7 +17,7 @@ What the interval covers: the sampling of the test set.  The seeds are averaged,
 not resampled, so seed-to-seed variation narrows with more seeds but is not in
 the interval; with 1 seed the verdict is about that one pair of models.
 
-Used in chapters 1, 3, 6 and 7.
+Used in chapters 1, 3, 6, 7, 8 and 9.
 """
 
 from __future__ import annotations
