@@ -34,8 +34,9 @@
 # What the chapter assumes (the Transformer block, tokenizers, PyTorch basics) is in
 # {ref}`app-prerequisites`.
 #
-# **Time:** about 75 minutes to read and run; the code runs in about a minute on
-# 2 CPU cores in the offline profile (two short fine-tuning runs).
+# **Time:** about 75 minutes to read and run; the code ran in
+# {glue:text}`run_minutes:.1f` minutes when this page was built (the run card below
+# names the profile and the machine).
 
 # %% tags=["remove-cell"]
 # Colab only: install rmdlib from the course repository, keeping Colab's torch.
@@ -1030,3 +1031,7 @@ quiz.show("04_ner")
 # {cite:t}`clark2020electra` for the ELECTRA encoders, {cite:t}`papineni2002bleu` for
 # BLEU, and {cite:t}`wolf2020transformers` for the token-classification models and tokenizers
 # that `rmdlib` builds on.
+
+# %% tags=["remove-cell"]
+# The run time quoted under "Time:" at the top of the chapter, from this run.
+glue("run_minutes", P.elapsed() / 60);

@@ -33,9 +33,9 @@
 # What the chapter assumes (the Transformer block, tokenizers, PyTorch basics) is in
 # {ref}`app-prerequisites`.
 #
-# **Time:** about 60 minutes to read and run; the code runs in about 3 minutes on
-# 2 CPU cores in the offline profile (it reuses the encoder that chapter 3 pretrains
-# and caches; without that cache, add about a minute).
+# **Time:** about 60 minutes to read and run; the code ran in
+# {glue:text}`run_minutes:.1f` minutes when this page was built (the run card below
+# names the profile and the machine).
 
 # %% tags=["remove-cell"]
 # Colab only: install rmdlib from the course repository, keeping Colab's torch.
@@ -934,3 +934,7 @@ quiz.show("05_sentence_boundaries")
 # for the published UD English EWT numbers, {cite:t}`silveira2014gold` and
 # {cite:t}`nivre2020universal` for the English Web Treebank and Universal Dependencies,
 # and {cite:t}`clark2020electra` for the pretrained discriminator that is fine-tuned here.
+
+# %% tags=["remove-cell"]
+# The run time quoted under "Time:" at the top of the chapter, from this run.
+glue("run_minutes", P.elapsed() / 60);

@@ -32,8 +32,9 @@
 # What the chapter assumes (the Transformer block, tokenizers, PyTorch basics) is in
 # {ref}`app-prerequisites`.
 #
-# **Time:** about 60 minutes to read and run; the code runs in about two and a half
-# minutes on 2 CPU cores in the offline profile.
+# **Time:** about 60 minutes to read and run; the code ran in
+# {glue:text}`run_minutes:.1f` minutes when this page was built (the run card below
+# names the profile and the machine).
 
 # %% tags=["remove-cell"]
 # Colab only: install rmdlib from the course repository, keeping Colab's torch.
@@ -664,3 +665,7 @@ quiz.show("08_adapting")
 # prefix tuning, {cite:t}`lester2021power` for prompt tuning, {cite:t}`liu2022ptuning` for
 # deep prompt tuning on sequence labelling, and {cite:t}`wolf2020transformers` for the
 # `transformers` library and its Auto classes.
+
+# %% tags=["remove-cell"]
+# The run time quoted under "Time:" at the top of the chapter, from this run.
+glue("run_minutes", P.elapsed() / 60);

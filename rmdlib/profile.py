@@ -20,6 +20,7 @@ import os
 import random
 import socket
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -44,6 +45,11 @@ class Profile:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     seed: int = 0
     data_dir: Path | None = None  # RMD_DATA: local files that replace Hub downloads
+    started: float = 0.0  # time.perf_counter() when setup() chose this profile
+
+    def elapsed(self) -> float:
+        """Seconds since :func:`setup` returned this profile: a chapter's own run time."""
+        return time.perf_counter() - self.started
 
     def n(self, base: int) -> int:
         """Scale a size or step count chosen for the offline budget."""
@@ -131,7 +137,12 @@ def setup(seed: int = 0, profile: str | None = None, *, verbose: bool = True) ->
     data_dir = os.environ.get("RMD_DATA")
     seed_everything(seed)
     chosen = replace(
-        PROFILES[name], reason=reason, device=device, seed=seed, data_dir=Path(data_dir) if data_dir else None
+        PROFILES[name],
+        reason=reason,
+        device=device,
+        seed=seed,
+        data_dir=Path(data_dir) if data_dir else None,
+        started=time.perf_counter(),
     )
     if verbose:
         extra = f" data={chosen.data_dir}" if chosen.data_dir else ""

@@ -94,3 +94,12 @@ def test_scale_rounds_and_never_reaches_zero():
     assert PROFILES["offline"].n(10) == 10
     assert PROFILES["colab"].n(10) == 80
     assert PROFILES["offline"].n(0) == 1
+
+
+def test_elapsed_counts_from_setup(monkeypatch):
+    """A chapter's glued run time starts when setup() returns, not when rmdlib was imported."""
+    clock = iter([100.0, 142.5])
+    monkeypatch.setattr(profile.time, "perf_counter", lambda: next(clock))
+    P = setup(profile="offline", verbose=False)
+    assert P.started == 100.0
+    assert P.elapsed() == 42.5
