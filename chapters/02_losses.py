@@ -490,19 +490,10 @@ plt.show()
 # {cite}`clark2020electra`, and chapter 3 compares RTD with MLM at equal compute on
 # the micro-world.
 #
-# :::{admonition} A common mistake
-# :class: warning
-# "Replaced token detection" names ELECTRA's *pretraining objective*: a discriminator
-# labels every token of a corrupted sentence as original or replaced, and the
-# replacements come from a small generator {cite}`clark2020electra`. It is not a
-# method that detects special markers in text and replaces them, as some
-# introductions (and some translations: 替换标记检测, "replaced *marker* detection")
-# describe it. The book's Chinese term is 替换词元检测 (see
-# {term}`replaced token detection` in the glossary). Nothing in RTD looks for
-# markers, and nothing is replaced at fine-tuning or inference time: the corruption
-# exists only during pretraining, and what is kept is the discriminator, as an
-# encoder.
-# :::
+# What the name does not mean is chapter 1's "common mistake" box. What it implies for
+# the rest of the book: nothing is replaced at fine-tuning or inference time. The
+# corruption exists only during pretraining, and what is kept is the discriminator, as
+# an encoder.
 #
 # ## 4. Token cross-entropy with ignored positions
 #
