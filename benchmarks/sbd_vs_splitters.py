@@ -14,7 +14,7 @@ The tagger labels and predicts at candidates (``rmdlib.tokens.sbd_candidates``: 
 every whitespace-free run, and every line break as ``[SEP]``) with ``rmdlib.tagging.sbd_tagger``; a
 gold end inside a whitespace-free run ("end.Next") can never be found and is counted. Scores:
 sentence-end character P/R/F1 (``metrics.boundary_scores``) with the tagger's difference to each rule
-and a paired bootstrap interval over test documents (``metrics.boundary_f1_difference``),
+and a paired bootstrap interval over test documents (``compare.paired_boundary_f1``),
 exact-sentence F1, and sentences/s = gold test sentences / seconds to split the whole test set in one
 call (batched for the tagger) after one warm-up call.
 
@@ -48,7 +48,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 import rmdlib
-from rmdlib import baselines, infer, metrics, tokens
+from rmdlib import baselines, compare, infer, metrics, tokens
 from rmdlib.conll import conllu_documents, read_conllu
 from rmdlib.models import build_encoder
 from rmdlib.report import hardware
@@ -247,7 +247,8 @@ def compare(tests: dict[str, list[SbdDoc]], splitters: dict[str, Splitter], tagg
             rows[name] = {**scores(docs, preds[name]), "seconds": seconds, "sentences_per_s": n_sentences / seconds}
         for name in splitters:
             if name != tagger:
-                rows[name]["tagger_minus_this"] = metrics.boundary_f1_difference(gold, preds[tagger], preds[name])
+                rows[name]["tagger_minus_this"] = compare.paired_boundary_f1(
+                    gold, [preds[tagger]], [preds[name]])._asdict()
         out[variant] = {"sentences": n_sentences, "documents": len(docs),
                         "unreachable_ends": unreachable_ends(docs), "splitters": rows}
         print(variant, {k: round(v["end"]["f1"], 4) for k, v in rows.items()}, flush=True)
@@ -335,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
               "python": platform.python_version(), "threads": torch.get_num_threads(),
               "versions": {p: version(p) for p in ("torch", "transformers", "pysbd", "spacy", "nltk")},
               "notes": [PUNKT_NOTE, "tagger_minus_this: the tagger's end F1 minus this splitter's, with a 95 % "
-                        "paired bootstrap interval over test documents (metrics.boundary_f1_difference)."],
+                        "paired bootstrap interval over test documents (compare.paired_boundary_f1)."],
               "published_end_f1": PUBLISHED}
     if args.part in ("micro", "all"):
         report["micro_world"] = micro_world(args.seed, P.device, args.quick, args.ablation)

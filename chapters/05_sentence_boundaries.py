@@ -90,7 +90,7 @@ import pandas as pd
 import torch
 from IPython.display import HTML, display
 
-from rmdlib import baselines, infer, metrics, synth, tokens, zoo
+from rmdlib import baselines, compare, infer, metrics, synth, tokens, zoo
 from rmdlib.tagging import TaggingConfig, sbd_tagger, sbd_windows, train_loader
 from rmdlib.tagging import ContextHead, weighted_loss_fn
 from rmdlib.train import TrainConfig, fit
@@ -557,16 +557,16 @@ plt.show()
 
 # %% tags=["hide-input"]
 def compare_f1(gold_ends, ours, theirs):
-    """Our boundary F1 minus theirs, 95 % paired bootstrap interval over documents (a local stand-in)."""
-    return metrics.boundary_f1_difference(gold_ends, ours, theirs, n_boot=1000, seed=P.seed)
+    """Our boundary F1 minus theirs, 95 % paired bootstrap interval over documents."""
+    return compare.paired_boundary_f1(gold_ends, [ours], [theirs], seed=P.seed)
 
 
 def verdict(name, d):
     """One clause of the verdict, chosen by where the interval lies."""
-    span = f"{d['diff']:+.3f}, 95 % interval {d['low']:+.3f} to {d['high']:+.3f}"
-    if d["low"] > 0:
+    span = f"{d.diff:+.3f}, 95 % interval {d.low:+.3f} to {d.high:+.3f}"
+    if d.low > 0:
         return f"**ahead of {name}** ({span})"
-    if d["high"] < 0:
+    if d.high < 0:
         return f"**behind {name}** ({span})"
     return f"**not distinguishable from {name}** on these documents ({span})"
 

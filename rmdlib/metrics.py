@@ -30,7 +30,6 @@ from seqeval.metrics.sequence_labeling import get_entities
 from seqeval.scheme import IOB2, Entities
 
 __all__ = [
-    "boundary_f1_difference",
     "boundary_scores",
     "entity_confusion",
     "entity_scores",
@@ -220,32 +219,3 @@ def sentence_scores(true_ends: Iterable[Iterable[int]],
         n_correct += len(_sentence_spans(gold) & _sentence_spans(pred))
         n_pred, n_true = n_pred + len(pred), n_true + len(gold)
     return prf(n_correct, n_pred, n_true)
-
-
-def boundary_f1_difference(true_ends: Sequence[Iterable[int]], pred_a: Sequence[Iterable[int]],
-                           pred_b: Sequence[Iterable[int]], *, n_boot: int = 1000, level: float = 0.95,
-                           seed: int = 0) -> dict[str, float]:
-    """Boundary F1 of A minus that of B, with a percentile bootstrap interval over documents.
-
-    Each of ``n_boot`` resamples draws documents with replacement (the same
-    draw for A and B: a paired comparison) and recomputes both micro-averaged
-    F1s from summed counts.  Returns ``{"diff", "low", "high"}``: the observed
-    difference and the (1 - level) / 2 and (1 + level) / 2 quantiles.  A
-    stand-in for the book's general comparison helper.  Used in chapter 5.
-    """
-    import numpy as np
-
-    counts = np.array([[len(set(g) & set(a)), len(a), len(set(g) & set(b)), len(b), len(g)]
-                       for (g, a), (_, b) in zip(_end_sets(true_ends, pred_a), _end_sets(true_ends, pred_b))],
-                      dtype=float).reshape(-1, 5)  # (N docs, 5): correct_a, pred_a, correct_b, pred_b, gold
-
-    def diff(c: "np.ndarray") -> "np.ndarray":  # c: (..., 5) summed counts -> F1_a - F1_b, 2c / (p + t)
-        f_a = 2 * c[..., 0] / np.maximum(c[..., 1] + c[..., 4], 1)
-        f_b = 2 * c[..., 2] / np.maximum(c[..., 3] + c[..., 4], 1)
-        return f_a - f_b
-
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(counts), size=(n_boot, len(counts)))  # (n_boot, N)
-    boot = diff(counts[draws].sum(axis=1))  # (n_boot,)
-    low, high = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
-    return {"diff": float(diff(counts.sum(axis=0))), "low": float(low), "high": float(high)}

@@ -150,3 +150,28 @@ def test_gold_b_scores_arm_b_against_its_own_version_of_the_sentences():
     assert worse.diff == pytest.approx(1.0 - 2 / 3)  # B finds 1 of 2 entities: F1 = 2/3
     with pytest.raises(ValueError, match="same items"):
         paired_f1(gold, perfect_a, perfect_b, gold_b=noisy_gold[:2])
+
+
+def test_boundary_counts_by_hand_and_against_boundary_scores():
+    from rmdlib.metrics import boundary_scores
+
+    gold = [[5, 10], [3, 8, 12], [4]]
+    pred = [[5], [3, 12], [2, 4]]
+    counts = compare.boundary_counts(gold, pred)
+    assert counts.tolist() == [[1, 0, 1], [2, 0, 1], [1, 1, 0]]
+    tp, fp, fn = counts.sum(0)
+    assert 2 * tp / (2 * tp + fp + fn) == pytest.approx(boundary_scores(gold, pred)["f1"])  # 8/11
+
+
+def test_paired_boundary_f1_difference_and_interval():
+    gold = [[5, 10], [3, 8, 12], [4]] * 10
+    perfect = [[5, 10], [3, 8, 12], [4]] * 10
+    worse = [[5], [3, 12], [2, 4]] * 10  # F1 = 2*4 / (5 + 6) = 8/11
+    out = compare.paired_boundary_f1(gold, [perfect], [worse], n_boot=500, seed=1)
+    assert out.diff == pytest.approx(3 / 11)
+    assert 0 < out.low <= out.diff <= out.high and out.significant and out.n_items == 30
+    same = compare.paired_boundary_f1(gold, [worse], [worse], n_boot=200)
+    assert (same.diff, same.low, same.high) == (0.0, 0.0, 0.0)  # paired: identical arms never differ
+    # Two seeds: the point estimate is the mean of the per-seed differences.
+    two = compare.paired_boundary_f1(gold, [perfect, worse], [worse, worse], n_boot=100)
+    assert two.diff == pytest.approx(3 / 22) and two.n_seeds == 2

@@ -238,17 +238,3 @@ def test_boundary_bad_inputs():
         sentence_scores([[3]], [[3, 3]])
     with pytest.raises(ValueError, match="document 0: gold"):
         boundary_scores([[-1]], [[3]])
-
-
-def test_boundary_f1_difference_is_the_observed_difference_with_a_bootstrap_interval():
-    from rmdlib.metrics import boundary_f1_difference, boundary_scores
-
-    gold = [[5, 10], [3, 8, 12], [4]] * 10
-    a = [[5, 10], [3, 8, 12], [4]] * 10  # perfect
-    b = [[5], [3, 12], [2, 4]] * 10  # misses two ends, one false end per triple
-    out = boundary_f1_difference(gold, a, b, n_boot=500, seed=1)
-    expected = 1.0 - boundary_scores(gold, b)["f1"]  # F1 = 2c / (p + t) = 2*4 / (5 + 6) = 8/11 for b
-    assert abs(out["diff"] - expected) < 1e-12 and abs(expected - 3 / 11) < 1e-12
-    assert out["low"] <= out["diff"] <= out["high"] and out["low"] > 0  # A better on every resample
-    same = boundary_f1_difference(gold, b, b, n_boot=200)
-    assert same == {"diff": 0.0, "low": 0.0, "high": 0.0}  # paired: identical arms never differ
