@@ -258,3 +258,103 @@ def test_config_rejects_bad_values() -> None:
     assert TrainConfig(max_steps=7).total_steps(None) == 7
     with pytest.raises(TrainConfigError, match="max_steps"):
         cfg.total_steps(None)
+
+
+def test_a_step_the_fp16_scaler_skips_does_not_advance_the_schedule(monkeypatch) -> None:
+    """An overflow (inf loss) makes the GradScaler skip optimizer.step and halve its scale: the lr stays put.
+
+    A real GradScaler (CPU) stands in for CUDA's: fit's rule reads only its scale.
+    Step 2's loss is inf, so step 2 changes no weight and step 3 runs at step 2's lr;
+    the schedule then follows the steps the optimizer really took.
+    """
+    import rmdlib.train as train
+
+    x, y = torch.randn(8, 6, generator=torch.Generator().manual_seed(2)), torch.randn(8, 1)
+    calls, weights = [], []
+
+    def loss_fn(m, b):
+        calls.append(len(calls) + 1)
+        weights.append(m.weight.detach().clone())
+        loss = F.mse_loss(m(b[0]), b[1])
+        return loss * float("inf") if len(calls) == 2 else loss
+
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    monkeypatch.setattr(train, "_amp", lambda device, amp: (None, scaler))
+    cfg = TrainConfig(lr=0.1, max_steps=4, warmup_steps=0, log_every=1, progress=False)
+    torch.manual_seed(0)
+    history = fit(nn.Linear(6, 1), loss_fn, [(x, y)], cfg=cfg, device="cpu")
+    lrs = [r["lr"] for r in history.train]
+    decay = [lr_factor(s, warmup=0, total=4) * 0.1 for s in range(4)]  # 0.1, 0.075, 0.05, 0.025
+    assert lrs == pytest.approx([decay[0], decay[1], decay[1], decay[2]])  # step 3 repeats step 2's lr
+    torch.testing.assert_close(weights[2], weights[1], rtol=0, atol=0)  # the skipped step moved nothing
+    assert not torch.equal(weights[1], weights[0]) and not torch.equal(weights[3], weights[2])
+    assert scaler.get_scale() == 2.0**9  # halved once, by the one overflow
+
+
+def test_optimizer_step_reports_a_skip_by_the_scale_it_lowered() -> None:
+    """``_optimizer_step``'s rule on a scaler whose ``update`` lowers the scale (it skipped) and one that does not."""
+    from rmdlib.train import _optimizer_step
+
+    class Scaler:  # the GradScaler interface fit uses; a skip shows as a lower scale after update()
+        def __init__(self, skip: bool) -> None:
+            self.skip, self.scale = skip, 8.0
+
+        def is_enabled(self):
+            return True
+
+        def get_scale(self):
+            return self.scale
+
+        def unscale_(self, optimizer):
+            pass
+
+        def step(self, optimizer):
+            if not self.skip:
+                optimizer.step()
+
+        def update(self):
+            self.scale = self.scale / 2 if self.skip else self.scale
+
+    for skip in (True, False):
+        model = nn.Linear(3, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+        scheduler = build_scheduler(optimizer, warmup=0, total=10)
+        model(torch.ones(1, 3)).sum().backward()
+        before = model.weight.detach().clone()
+        _, stepped = _optimizer_step(model, optimizer, scheduler, Scaler(skip), grad_clip=None)
+        assert stepped is (not skip)
+        assert scheduler.last_epoch == (0 if skip else 1)
+        assert torch.equal(model.weight, before) is skip
+        assert all(p.grad is None for p in model.parameters())  # gradients cleared either way
+
+
+def test_ddp_micro_batches_but_the_last_skip_the_all_reduce() -> None:
+    """With grad_accum = 3, fit runs forward *and backward* of micro-batches 1 and 2 inside ``no_sync()``.
+
+    DDP all-reduces during backward; a spy records, for each backward, whether it
+    ran inside the model's ``no_sync`` context (a DDP model's; a plain model has none).
+    """
+    import contextlib
+
+    class SpyDDP(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin, self.syncing, self.backwards = nn.Linear(4, 1), True, []
+            self.lin.weight.register_hook(lambda g: self.backwards.append(self.syncing) or g)
+
+        @contextlib.contextmanager
+        def no_sync(self):
+            self.syncing = False
+            try:
+                yield
+            finally:
+                self.syncing = True
+
+        def forward(self, x):
+            return self.lin(x)
+
+    model = SpyDDP()
+    batches = [(torch.randn(2, 4), torch.randn(2, 1)) for _ in range(6)]
+    cfg = TrainConfig(max_steps=2, grad_accum=3, progress=False)
+    fit(model, lambda m, b: F.mse_loss(m(b[0]), b[1]), batches, cfg=cfg, device="cpu")
+    assert model.backwards == [False, False, True, False, False, True]  # all-reduce once per optimizer step
