@@ -103,30 +103,30 @@ def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def speed(model: nn.Module, tok: Any, sentences: list[list[str]], batch_size: int) -> float:
+def speed(model: nn.Module, tok: Any, sentences: list[list[str]], batch_size: int, device: torch.device) -> float:
     """Sentences/s of ``predict_tags`` over ``sentences`` (batch_size 1: one call per sentence)."""
     start = time.perf_counter()
     if batch_size == 1:
         for words in sentences:
-            predict_tags(model, tok, [words], batch_size=1)
+            predict_tags(model, tok, [words], batch_size=1, device=device)
     else:
-        predict_tags(model, tok, sentences, batch_size=batch_size)
+        predict_tags(model, tok, sentences, batch_size=batch_size, device=device)
     return len(sentences) / (time.perf_counter() - start)
 
 
 def train(b: Budget, ds: Any, tok: Any, shape: Shape, seed: int, epochs: int, tagging: TaggingConfig,
           teacher: nn.Module | None = None) -> tuple[nn.Module, dict]:
     """Fine-tune a fresh encoder of ``shape`` (distilled from ``teacher`` if given); model and facts."""
-    rmdlib.setup(seed=seed, profile="full", verbose=False)
+    P = rmdlib.setup(seed=seed, profile="full", verbose=False)
     enc = encoder(shape, len(tok), tok.pad_token_id, b.init_std, seed)
     cfg = TrainConfig(lr=b.lr, epochs=epochs, warmup_ratio=0.1, monitor="f1", mode="max", seed=seed,
                       progress=False, log_every=50)
     loss_fn = None if teacher is None else distill_loss_fn(teacher, temperature=b.temperature, alpha=b.alpha,
                                                            cache=b.cache_teacher)
     start = time.perf_counter()
-    model, history = finetune_tagger(enc, ds, tok, cfg, tagging, loss_fn=loss_fn)
+    model, history = finetune_tagger(enc, ds, tok, cfg, tagging, loss_fn=loss_fn, device=P.device)
     train_s = time.perf_counter() - start
-    test = evaluate_tagger(model, tok, ds["test"], tagging)
+    test = evaluate_tagger(model, tok, ds["test"], tagging, device=P.device)
     return model, {"seed": seed, "test_f1": test["f1"], "precision": test["precision"], "recall": test["recall"],
                    "best_val_f1": history.best[1], "best_step": history.best[0], "train_s": train_s}
 
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, model in (("teacher", teacher), ("student", student)):
             model.eval()
             for bs in (1, 128):
-                timing[name, bs] = max(timing.get((name, bs), 0.0), speed(model, tok, test_words, bs))
+                timing[name, bs] = max(timing.get((name, bs), 0.0), speed(model, tok, test_words, bs, P.device))
     params = {"teacher": n_params(teacher), "student": n_params(student)}
     summary = {arm: {"mean_f1": statistics.mean(r["test_f1"] for r in rows),
                      "std_f1": statistics.stdev(r["test_f1"] for r in rows) if len(rows) > 1 else 0.0}

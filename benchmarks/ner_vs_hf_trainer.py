@@ -165,9 +165,9 @@ def train_rmdlib(s: Setup, seed: int, max_steps: int | None, attach: Callable) -
     cfg = TrainConfig(lr=s.b.lr, weight_decay=s.b.weight_decay, epochs=s.b.epochs, max_steps=max_steps,
                       warmup_steps=s.warmup_steps, grad_clip=s.b.grad_clip, seed=seed, progress=False, log_every=50)
     start = time.perf_counter()
-    loader = train_loader(s.rmd_train, s.tokenizer, s.tagging, seed=seed)
+    loader = train_loader(s.rmd_train, s.tokenizer, s.tagging, seed=seed, device=s.device)
     loader.collate_fn = counter = PadCounter(loader.collate_fn)
-    fit(model, tagging_loss_fn(), loader, cfg=cfg)
+    fit(model, tagging_loss_fn(), loader, cfg=cfg, device=s.device)
     _sync(s.device)
     return model, counter, time.perf_counter() - start
 
@@ -214,7 +214,7 @@ def hf_test_scores(model: nn.Module, s: Setup) -> tuple[dict[str, float], int]:
     test = s.ds["test"]
     enc = hf_encode(test, s.tokenizer, s.b.max_length)
     loader = DataLoader(enc, batch_size=s.b.eval_batch_size, collate_fn=DataCollatorForTokenClassification(s.tokenizer))
-    rows = [row for logits in predict_logits(model, loader) for row in logits.argmax(-1).tolist()]  # (T_i,)
+    rows = [row for logits in predict_logits(model, loader, device=s.device) for row in logits.argmax(-1).tolist()]  # (T_i,)
     gold, pred, truncated = [], [], 0
     for classes, label_ids, tags in zip(rows, enc["labels"], test["ner_tags"]):
         words = [s.labels[c] for c, y in zip(classes, label_ids) if y != IGNORE_INDEX]  # (N_i,) or fewer
@@ -229,7 +229,7 @@ def run_arm(s: Setup, name: str, seed: int) -> dict:
     model, counter, train_s = train_arm(s, name, seed)
     start = time.perf_counter()
     if name == "rmdlib":  # windows: no word is cut
-        scores, truncated = evaluate_tagger(model, s.tokenizer, s.ds["test"], s.tagging), 0
+        scores, truncated = evaluate_tagger(model, s.tokenizer, s.ds["test"], s.tagging, device=s.device), 0
     else:
         scores, truncated = hf_test_scores(model, s)
     return {"seed": seed, "test_f1": scores["f1"], "precision": scores["precision"], "recall": scores["recall"],

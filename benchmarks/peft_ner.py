@@ -97,9 +97,9 @@ def base_encoder(b: Budget, books: Path, out: Path) -> Path:
     tok = rtd_vs_mlm.train_wordpiece(paragraphs, vocab_size=rb.vocab_size, model_max_length=rb.max_length)
     rows = rtd_vs_mlm.pack(tok, paragraphs, rb.max_length, rb.n_sequences)
     objectives = {"rtd": rtd_vs_mlm._objectives(tok, rb, torch.device("cpu"))["rtd"]}
-    per_step = rtd_vs_mlm.seconds_per_step(objectives, rows, rb, rounds=1)
+    per_step = rtd_vs_mlm.seconds_per_step(objectives, rows, rb, torch.device("cpu"), rounds=1)
     steps = {"rtd": max(1, int(rb.pretrain_seconds / per_step["rtd"]))}
-    run = rtd_vs_mlm.pretrain(objectives, rows, rb, steps)["rtd"]
+    run = rtd_vs_mlm.pretrain(objectives, rows, rb, steps, torch.device("cpu"))["rtd"]
     print(f"pretrained RTD: {run['steps']} steps in {run['seconds']:.0f} s", flush=True)
     objectives["rtd"][0].discriminator.save_pretrained(out)
     tok.save_pretrained(out)
@@ -122,13 +122,13 @@ def one_run(method: str, seed: int, b: Budget, encoder_dir: Path, ds, queue) -> 
     train_cfg = TrainConfig(lr=lr, epochs=b.epochs, warmup_ratio=0.1, seed=seed, progress=False, log_every=50)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    model, _ = finetune_tagger(None, ds, tok, train_cfg, tagging, model=model)
+    model, _ = finetune_tagger(None, ds, tok, train_cfg, tagging, model=model, device="cpu")
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     tokens = b.epochs * sum(len(x) for x in tok(list(ds["train"]["tokens"]), is_split_into_words=True)["input_ids"])
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = save_trainable(model, Path(tmp) / "adapter.safetensors")
-    f1 = evaluate_tagger(model, tok, ds["test"], tagging)["f1"]
+    f1 = evaluate_tagger(model, tok, ds["test"], tagging, device="cpu")["f1"]
     queue.put({"method": method, "seed": seed, "test_f1": f1, "trainable": trainable, "total": total,
                "optimizer_state_bytes": 2 * 4 * trainable, "peak_rss_mib": peak / 1024,
                "rss_at_start_mib": rss0 / 1024, "train_seconds": seconds, "train_tokens_per_s": tokens / seconds,

@@ -136,14 +136,15 @@ def _objectives(tokenizer, b: Budget, device: torch.device):
     return {"rtd": (pair, rtd_fn), "mlm": (mlm, mlm_fn)}
 
 
-def seconds_per_step(objectives, rows: torch.Tensor, b: Budget, rounds: int = 3, steps: int = 4) -> dict:
+def seconds_per_step(objectives, rows: torch.Tensor, b: Budget, device: torch.device, rounds: int = 3,
+                     steps: int = 4) -> dict:
     """Time both objectives on copies of their models, alternating, after one warm-up round."""
     times = {name: [] for name in objectives}
     for r in range(rounds + 1):
         for name, (model, loss_fn) in objectives.items():
             cfg = TrainConfig(lr=b.pretrain_lr, max_steps=steps, progress=False, log_every=steps)
             start = time.perf_counter()
-            fit(_clone(model), loss_fn, _loader(rows, b.batch_size, seed=r), cfg=cfg)
+            fit(_clone(model), loss_fn, _loader(rows, b.batch_size, seed=r), cfg=cfg, device=device)
             if r:  # round 0 warms up allocators and kernels
                 times[name].append((time.perf_counter() - start) / steps)
     return {name: statistics.median(t) for name, t in times.items()}
@@ -162,14 +163,14 @@ def _clone(model):
     return copy.deepcopy(model)
 
 
-def pretrain(objectives, rows, b: Budget, steps: dict[str, int]) -> dict:
+def pretrain(objectives, rows, b: Budget, steps: dict[str, int], device: torch.device) -> dict:
     """Pretrain each objective for its step count; return timing and the final logs."""
     out = {}
     for name, (model, loss_fn) in objectives.items():
         cfg = TrainConfig(lr=b.pretrain_lr, max_steps=steps[name], warmup_ratio=0.05, progress=False,
                           log_every=max(1, steps[name] // 20))
         start = time.perf_counter()
-        history = fit(model, loss_fn, _loader(rows, b.batch_size, seed=1), cfg=cfg)
+        history = fit(model, loss_fn, _loader(rows, b.batch_size, seed=1), cfg=cfg, device=device)
         seconds = time.perf_counter() - start
         tokens = steps[name] * b.batch_size * b.max_length
         out[name] = {"steps": steps[name], "seconds": seconds, "tokens_per_s": tokens / seconds,
@@ -186,10 +187,10 @@ def pretrain_and_save(books: Path, b: Budget, device: torch.device, saved: Path)
     print(f"{len(paragraphs)} paragraphs -> {rows.shape[0]} sequences of {b.max_length} "
           f"({time.perf_counter() - t0:.0f} s)", flush=True)
     objectives = _objectives(tokenizer, b, device)
-    per_step = seconds_per_step(objectives, rows, b)
+    per_step = seconds_per_step(objectives, rows, b, device)
     steps = {name: max(1, int(b.pretrain_seconds / s)) for name, s in per_step.items()}
     print(f"seconds/step {per_step} -> steps {steps}", flush=True)
-    pretrained = pretrain(objectives, rows, b, steps)
+    pretrained = pretrain(objectives, rows, b, steps, device)
     for name, r in pretrained.items():
         print(f"pretrain {name}: {r['steps']} steps in {r['seconds']:.0f} s, {r['tokens_per_s']:.0f} tokens/s",
               flush=True)
@@ -226,8 +227,8 @@ def finetune_all(encoders: dict, tokenizer, b: Budget, conll: Path, device: torc
             train_cfg = TrainConfig(lr=b.finetune_lr, epochs=b.finetune_epochs, seed=seed, monitor="f1",
                                     mode="max", progress=False, log_every=50)
             start = time.perf_counter()
-            model, _ = finetune_tagger(make().to(device), ds, tokenizer, train_cfg, cfg)
-            f1 = evaluate_tagger(model, tokenizer, ds["test"], cfg)["f1"]
+            model, _ = finetune_tagger(make().to(device), ds, tokenizer, train_cfg, cfg, device=device)
+            f1 = evaluate_tagger(model, tokenizer, ds["test"], cfg, device=device)["f1"]
             results[name].append({"seed": seed, "test_f1": f1, "seconds": time.perf_counter() - start})
             print(f"  finetune {name:5s} seed {seed}: test F1 {f1:.4f}", flush=True)
     return results

@@ -187,7 +187,7 @@ class TaggerSplitter:
 
     def __init__(self, train: list[SbdDoc], dev: list[SbdDoc], b: Budget, encoder: PreTrainedModel,
                  tokenizer: PreTrainedTokenizerBase, device: torch.device, seed: int) -> None:
-        self.tokenizer = tokenizer
+        self.tokenizer, self.device = tokenizer, device
         self.cfg = TaggingConfig(batch_size=b.batch_size, max_length=b.max_length, stride=b.stride)
         torch.manual_seed(seed)
         self.model = sbd_tagger(encoder, context=b.context, dropout=self.cfg.dropout).to(device)
@@ -202,11 +202,11 @@ class TaggerSplitter:
                                 progress=False, log_every=50)
         win = sbd_windows(train, self.tokenizer, self.cfg, strict=False)  # EWT: a few ends inside tokens
         self.history = fit(self.model, weighted_loss_fn([1.0, b.end_weight]),
-                           train_loader(win, self.tokenizer, self.cfg, seed=seed), cfg=train_cfg, eval_fn=dev_f1)
+                           train_loader(win, self.tokenizer, self.cfg, seed=seed, device=self.device), cfg=train_cfg, eval_fn=dev_f1, device=self.device)
 
     def __call__(self, texts: list[str]) -> list[list[int]]:
         return infer.predict_sentence_ends(self.model, self.tokenizer, texts, max_length=self.cfg.max_length,
-                                           stride=self.cfg.stride, batch_size=self.cfg.eval_batch_size)
+                                           stride=self.cfg.stride, batch_size=self.cfg.eval_batch_size, device=self.device)
 
 
 def line_break_ends(doc: SbdDoc) -> list[int]:

@@ -197,11 +197,12 @@ def encoder(b: Budget, tok: Any) -> ElectraModel:
 
 def train(b: Budget, tok: Any, splits: dict[str, Examples], labels: tuple[str, ...]) -> tuple[Any, float]:
     """A fresh encoder + head fine-tuned on ``splits`` (best validation F1 kept); (model, seconds)."""
-    rmdlib.setup(seed=b.seed, profile="full", verbose=False)
+    P = rmdlib.setup(seed=b.seed, profile="full", verbose=False)
     cfg = TrainConfig(lr=b.lr, epochs=b.epochs, warmup_ratio=0.1, monitor="f1", mode="max", seed=b.seed,
                       progress=False, log_every=50)
     start = time.perf_counter()
-    model, _ = finetune_tagger(encoder(b, tok), to_dataset(splits, labels), tok, cfg, TaggingConfig(b.batch_size))
+    model, _ = finetune_tagger(encoder(b, tok), to_dataset(splits, labels), tok, cfg, TaggingConfig(b.batch_size),
+                               device=P.device)
     return model.eval(), time.perf_counter() - start
 
 
@@ -216,9 +217,10 @@ def f1_of(counts: np.ndarray) -> float:
     return 2 * c / (p + t) if p + t else 0.0
 
 
-def score(model: Any, tok: Any, rows: Examples, types: tuple[str, ...], n_boot: int, seed: int) -> dict[str, float]:
+def score(model: Any, tok: Any, rows: Examples, types: tuple[str, ...], n_boot: int, seed: int, *,
+          device: torch.device) -> dict[str, float]:
     """Entity F1 over ``types`` (others mapped to O in gold and predictions) with a 95 % bootstrap interval."""
-    pred = predict_tags(model, tok, [w for w, _ in rows], batch_size=128)
+    pred = predict_tags(model, tok, [w for w, _ in rows], batch_size=128, device=device)
     counts = sentence_counts([_restrict(t, types) for _, t in rows], [_restrict(p, types) for p in pred])
     rng = np.random.default_rng(seed)
     boots = [f1_of(counts[rng.integers(0, len(counts), len(counts))]) for _ in range(n_boot)]
@@ -247,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"transfer_ner: real data not found at {args.data}", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
+    device = rmdlib.profile.pick_device()  # where train() fine-tunes (rmdlib.setup picks the same)
     b = QUICK if args.quick else Budget()
     t0, load_start = time.perf_counter(), os.getloadavg()[0]
     corpora, pud = load_all(args.data, b)
@@ -267,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     def score_cell(trained: tuple[str, Any], rows: Examples) -> float:
         source, model = trained
         name = next(k for k, v in targets.items() if v is rows)
-        cells[source, name] = s = score(model, tok, rows, TYPES3, b.n_boot, b.seed)
+        cells[source, name] = s = score(model, tok, rows, TYPES3, b.n_boot, b.seed, device=device)
         return s["f1"]
 
     table = transfer_matrix(train_source, ["wikiann-en"], targets, score_cell)  # English -> every target
@@ -279,11 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     conll_model, seconds["conll2003-en"] = train(b, tok, conll, LABELS4)
     wiki_model = models["wikiann-en"]
     domain = {
-        "conll->conll (4 types)": score(conll_model, tok, conll["test"], TYPES3 + ("MISC",), b.n_boot, b.seed),
-        "conll->conll (PER/LOC/ORG)": score(conll_model, tok, conll["test"], TYPES3, b.n_boot, b.seed),
-        "conll->wikiann-en": score(conll_model, tok, corpora["wikiann-en"]["test"], TYPES3, b.n_boot, b.seed),
+        "conll->conll (4 types)": score(conll_model, tok, conll["test"], TYPES3 + ("MISC",), b.n_boot, b.seed, device=device),
+        "conll->conll (PER/LOC/ORG)": score(conll_model, tok, conll["test"], TYPES3, b.n_boot, b.seed, device=device),
+        "conll->wikiann-en": score(conll_model, tok, corpora["wikiann-en"]["test"], TYPES3, b.n_boot, b.seed, device=device),
         "wikiann-en->wikiann-en": cells["wikiann-en", "wikiann-en"],
-        "wikiann-en->conll": score(wiki_model, tok, conll["test"], TYPES3, b.n_boot, b.seed),
+        "wikiann-en->conll": score(wiki_model, tok, conll["test"], TYPES3, b.n_boot, b.seed, device=device),
     }
     common = {"benchmark": "transfer_ner", "budget": asdict(b), "hardware": hardware(torch.device("cpu")),
               "threads": args.threads, "python": platform.python_version(), "torch": torch.__version__,

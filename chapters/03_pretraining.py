@@ -48,10 +48,12 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
+    TAG = "v0.1.0"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/keep-torch.txt", f"rmdlib @ git+{REPO}"],
+        [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/keep-torch.txt",
+         f"rmdlib @ git+{REPO}@{TAG}"],
         check=True,
     )
 
@@ -494,8 +496,9 @@ def probe(encoder, seed):
     torch.manual_seed(seed)  # the head's initialisation and dropout
     train_cfg = replace(PROBE, seed=seed)
     encoder = encoder.to(P.device)
-    model, _ = finetune_tagger(encoder, probe_data, tok, train_cfg, TAGGING)
-    return predict_split(model, tok, probe_data["test"], TAGGING)[1]
+    model, _ = finetune_tagger(encoder, probe_data, tok, train_cfg, TAGGING,
+                               device=P.device)
+    return predict_split(model, tok, probe_data["test"], TAGGING, device=P.device)[1]
 
 
 t0 = time.perf_counter()

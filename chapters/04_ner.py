@@ -48,10 +48,12 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
+    TAG = "v0.1.0"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/keep-torch.txt", f"rmdlib @ git+{REPO}"],
+        [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/keep-torch.txt",
+         f"rmdlib @ git+{REPO}@{TAG}"],
         check=True,
     )
 
@@ -415,7 +417,7 @@ source(finetune_tagger)
 TAGGING = TaggingConfig(batch_size=32, dropout=0.1)  # dropout as in BERT and ELECTRA
 FINETUNE = TrainConfig(
     # tiny encoder: best validation F1 of 1e-3, 2e-3, 3e-3 (400 steps); Hub ones: ~1e-4
-    lr=3e-3 if P.encoder is None else 1e-4,
+    lr=P.finetune_lr,  # 3e-3 for the tiny encoder, 1e-4 for Hub ones (rmdlib.profile)
     max_steps=P.n(400),  # about 2.5 passes over the micro-world's training split
     warmup_ratio=0.1,  # linear warm-up, then linear decay (BERT, ELECTRA)
     eval_every=P.n(80),  # five points on the validation curves
@@ -424,7 +426,7 @@ FINETUNE = TrainConfig(
 )
 torch.manual_seed(P.seed)
 t0 = time.perf_counter()
-model, history = finetune_tagger(encoder, ner, tok, FINETUNE, TAGGING)
+model, history = finetune_tagger(encoder, ner, tok, FINETUNE, TAGGING, device=P.device)
 finetune_seconds = time.perf_counter() - t0
 best_step, best_val_f1 = history.best
 glue("ft_steps", FINETUNE.max_steps)
@@ -465,10 +467,11 @@ plt.show()
 # text (section 7) and scores the result:
 
 # %%
-test_scores = evaluate_tagger(model, tok, ner["test"], TAGGING)
+test_scores = evaluate_tagger(model, tok, ner["test"], TAGGING, device=P.device)
 # the same predictions, kept for the analysis below
 pred = infer.predict_tags(model, tok, words["test"], max_length=TAGGING.max_length,
-                          stride=TAGGING.stride, batch_size=TAGGING.eval_batch_size)
+                          stride=TAGGING.stride, batch_size=TAGGING.eval_batch_size,
+                          device=P.device)
 assert metrics.entity_scores(gold["test"], pred) == test_scores
 print({k: round(v, 4) if isinstance(v, float) else v for k, v in test_scores.items()})
 
@@ -563,11 +566,12 @@ torch.manual_seed(P.seed)
 random_encoder = AutoModel.from_config(encoder.config)  # same shape, random weights
 torch.manual_seed(P.seed)
 t0 = time.perf_counter()
-control, _ = finetune_tagger(random_encoder, ner, tok, FINETUNE, TAGGING)
+control, _ = finetune_tagger(random_encoder, ner, tok, FINETUNE, TAGGING,
+                             device=P.device)
 control_seconds = time.perf_counter() - t0
 predictions["no pretraining"] = infer.predict_tags(
     control, tok, words["test"], max_length=TAGGING.max_length, stride=TAGGING.stride,
-    batch_size=TAGGING.eval_batch_size)
+    batch_size=TAGGING.eval_batch_size, device=P.device)
 scores.loc["no pretraining"] = score_row(predictions["no pretraining"])
 display(scores.style.format("{:.3f}"))
 
@@ -801,7 +805,7 @@ new_texts = [
     "Cologne said.",
     "Dr. Zorbina Quellwater of the Bank of Vantorra met officials in Port Elsmere.",
 ]
-found = infer.tag(model, tok, new_texts)
+found = infer.tag(model, tok, new_texts, device=P.device)
 train_vocab = {w for ws in words["train"] for w in ws}
 novel = [w for w in new_texts[2].rstrip(".").split() if w not in train_vocab]
 rows = []
@@ -878,7 +882,8 @@ from rmdlib.train import fit
 short = replace(FINETUNE, max_steps=P.n(30))  # scaled down for the book's build
 train_only = DatasetDict(train=ner["train"])  # no validation: last weights kept
 torch.manual_seed(P.seed)
-model_first, _ = finetune_tagger(encoder, train_only, tok, short, TAGGING)
+model_first, _ = finetune_tagger(encoder, train_only, tok, short, TAGGING,
+                                 device=P.device)
 
 win_all = tokens.tokenize_ner(ner, tok, max_length=TAGGING.max_length,
                               stride=TAGGING.stride, label_all_subtokens=True,
@@ -886,11 +891,12 @@ win_all = tokens.tokenize_ner(ner, tok, max_length=TAGGING.max_length,
 torch.manual_seed(P.seed)
 model_all = models.build_tagger(encoder, names, dropout=TAGGING.dropout)
 fit(model_all, models.tagging_loss_fn(),
-    train_loader(win_all["train"], tok, TAGGING, seed=P.seed), cfg=short)
+    train_loader(win_all["train"], tok, TAGGING, seed=P.seed, device=P.device),
+    cfg=short, device=P.device)
 
 for label, m in (("first sub-token", model_first), ("every sub-token", model_all)):
     tags = infer.predict_tags(m, tok, words["test"], max_length=TAGGING.max_length,
-                              stride=TAGGING.stride)
+                              stride=TAGGING.stride, device=P.device)
     f1 = metrics.entity_scores(gold["test"], tags)["f1"]
     unseen = recall_by_group(tags)[0]["unseen"]
     print(f"{label}: test F1 {f1:.3f}, recall on unseen entities {unseen:.3f}")

@@ -47,10 +47,12 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
+    TAG = "v0.1.0"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/keep-torch.txt", f"rmdlib @ git+{REPO}"],
+        [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/keep-torch.txt",
+         f"rmdlib @ git+{REPO}@{TAG}"],
         check=True,
     )
 
@@ -386,7 +388,8 @@ def boundary_f1(model, sbd_docs):
     """Boundary F1 of ``model`` on ``sbd_docs`` through infer.predict_sentence_ends."""
     pred = infer.predict_sentence_ends(
         model, tok, [d.text for d in sbd_docs], max_length=TAGGING.max_length,
-        stride=TAGGING.stride, batch_size=TAGGING.eval_batch_size)
+        stride=TAGGING.stride, batch_size=TAGGING.eval_batch_size,
+        device=P.device)
     return metrics.boundary_scores([d.sentence_ends for d in sbd_docs], pred)["f1"]
 
 
@@ -401,9 +404,10 @@ def train_tagger(train_docs, context):
     tagger = sbd_tagger(zoo.encoder(P), context=context, dropout=TAGGING.dropout)
     tagger = tagger.to(P.device)
     win = sbd_windows(train_docs, tok, TAGGING)
-    loader = train_loader(win, tok, TAGGING, seed=P.seed)
+    loader = train_loader(win, tok, TAGGING, seed=P.seed, device=P.device)
     history = fit(tagger, weighted_loss_fn([1.0, 1.0]), loader, cfg=TRAIN,
-                  eval_fn=lambda m: {"f1": boundary_f1(m, docs["validation"])})
+                  eval_fn=lambda m: {"f1": boundary_f1(m, docs["validation"])},
+                  device=P.device)
     return tagger, history
 
 
@@ -508,7 +512,8 @@ def pysbd_ends(text, segmenter):
 def model_ends(texts):
     return infer.predict_sentence_ends(model, tok, texts, max_length=TAGGING.max_length,
                                        stride=TAGGING.stride,
-                                       batch_size=TAGGING.eval_batch_size)
+                                       batch_size=TAGGING.eval_batch_size,
+                                       device=P.device)
 
 
 test = docs["test"]
@@ -760,7 +765,7 @@ new_text = ("Dr. Adams met the U.S.A. trade team at 9 a.m. on Monday. "
             'Shares of Lee Corp. fell. "Rarely good!" said Ms. Kim '
             "(see www.lee.com/q.html).  Mail kim@lee.org now... "
             "Why now? nobody knows...")
-pieces = infer.split_sentences(model, tok, new_text)
+pieces = infer.split_sentences(model, tok, new_text, device=P.device)
 assert "".join(pieces) == new_text  # lossless: nothing added, nothing dropped
 for k, piece in enumerate(pieces):
     print(f"{k}: {piece!r}")

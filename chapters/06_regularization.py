@@ -45,10 +45,12 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
+    TAG = "v0.1.0"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/keep-torch.txt", f"rmdlib @ git+{REPO}"],
+        [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/keep-torch.txt",
+         f"rmdlib @ git+{REPO}@{TAG}"],
         check=True,
     )
 
@@ -148,7 +150,7 @@ class Recipe:
 
 STEPS, EVAL_EVERY, PATIENCE = P.n(150), P.n(25), 2
 TAGGING = TaggingConfig(batch_size=16, dropout=0.0)
-BASE = TrainConfig(lr=3e-3 if P.encoder is None else 1e-4, max_steps=STEPS,
+BASE = TrainConfig(lr=P.finetune_lr, max_steps=STEPS,
                    warmup_ratio=0.1, weight_decay=0.0,
                    eval_every=EVAL_EVERY, monitor="f1", mode="max", restore_best=False,
                    log_every=5)
@@ -192,7 +194,8 @@ def _finetune(recipe, seed, epsilon, watch):
     else:
         tagging = replace(tagging, label_smoothing=recipe.label_smoothing)
     ds = small if watch else DatasetDict(train=small["train"])
-    return finetune_tagger(encoder, ds, tok, cfg, tagging, loss_fn=loss_fn)
+    return finetune_tagger(encoder, ds, tok, cfg, tagging, loss_fn=loss_fn,
+                           device=P.device)
 
 
 t0 = time.perf_counter()
@@ -386,7 +389,8 @@ glue("eps1_share", 1 / median_norm)
 
 # the library's default eps = 1, once, to see what a scale mistake does
 big_model, _ = finetune(Recipe(adversary="fgm"), P.seed, epsilon=1.0)
-big_f1 = evaluate_tagger(big_model, tok, small["validation"], TAGGING)["f1"]
+big_f1 = evaluate_tagger(big_model, tok, small["validation"], TAGGING,
+                         device=P.device)["f1"]
 glue("eps1_val_f1", big_f1)
 print(f"median example norm {median_norm:.3f}; eps = {EPSILON['fgm']:.4f}; "
       f"with eps = 1: validation F1 {big_f1:.3f}")
@@ -426,8 +430,9 @@ SEEDS = (0, 1, 2)
 def score(recipe, seed):
     """Validation F1, test F1 and test predictions of the weights a run ends with."""
     model, _ = finetune(recipe, seed)
-    test_pred = predict_split(model, tok, small["test"], TAGGING)[1]
-    return {"val": evaluate_tagger(model, tok, small["validation"], TAGGING)["f1"],
+    test_pred = predict_split(model, tok, small["test"], TAGGING, device=P.device)[1]
+    return {"val": evaluate_tagger(model, tok, small["validation"], TAGGING,
+                                   device=P.device)["f1"],
             "test": entity_scores(test_gold, test_pred)["f1"], "pred": test_pred}
 
 
@@ -632,8 +637,9 @@ for share in (0.01, EPSILON_SHARE, 0.2):
     # None: the ablation's run
     eps = None if share == EPSILON_SHARE else share * median_norm
     model_e, _ = finetune(Recipe(adversary="fgm"), seed, epsilon=eps)
-    val = evaluate_tagger(model_e, tok, small["validation"], TAGGING)["f1"]
-    test = evaluate_tagger(model_e, tok, small["test"], TAGGING)["f1"]
+    val = evaluate_tagger(model_e, tok, small["validation"], TAGGING,
+                          device=P.device)["f1"]
+    test = evaluate_tagger(model_e, tok, small["test"], TAGGING, device=P.device)["f1"]
     print(f"share {share}: validation F1 {val:.3f}, test F1 {test:.3f}")
 
 # %% [markdown]

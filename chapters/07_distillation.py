@@ -46,10 +46,12 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
+    TAG = "v0.1.0"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/keep-torch.txt", f"rmdlib @ git+{REPO}"],
+        [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/keep-torch.txt",
+         f"rmdlib @ git+{REPO}@{TAG}"],
         check=True,
     )
 
@@ -94,17 +96,17 @@ ner = data.load_ner(P.ner_data)
 names = label_names(ner)
 tok = zoo.tokenizer(P)
 TAGGING = TaggingConfig(batch_size=32, dropout=0.1)
-FINETUNE = TrainConfig(lr=3e-3 if P.encoder is None else 1e-4, max_steps=P.n(400),
+FINETUNE = TrainConfig(lr=P.finetune_lr, max_steps=P.n(400),
                        warmup_ratio=0.1, eval_every=P.n(100), monitor="f1", mode="max",
                        seed=P.seed, log_every=20)
 
 torch.manual_seed(P.seed)
 t0 = time.perf_counter()
 teacher, _ = finetune_tagger(models.build_encoder(zoo.encoder(P)).to(P.device),
-                             ner, tok, FINETUNE, TAGGING)
+                             ner, tok, FINETUNE, TAGGING, device=P.device)
 teacher_seconds = time.perf_counter() - t0
 teacher.eval()
-teacher_f1 = evaluate_tagger(teacher, tok, ner["test"], TAGGING)["f1"]
+teacher_f1 = evaluate_tagger(teacher, tok, ner["test"], TAGGING, device=P.device)["f1"]
 glue("teacher_f1", teacher_f1)
 glue("teacher_seconds", teacher_seconds)
 glue("teacher_layers", teacher.config.num_hidden_layers)
@@ -291,11 +293,12 @@ print(f"student {student_params:,} parameters, "
 # %%
 SEEDS = (0, 1, 2)
 N_LABELLED = P.n(300)
-STUDENT = TrainConfig(lr=3e-3 if P.encoder is None else 1e-3, max_steps=P.n(300),
+STUDENT = TrainConfig(lr=P.student_lr, max_steps=P.n(300),
                       warmup_ratio=0.1, seed=P.seed, log_every=20)
 labelled = DatasetDict(train=ner["train"].select(range(N_LABELLED)))
 student_data = DatasetDict(train=ner["train"])  # transfer text, tags unread at alpha 1
-teacher_tags = infer.predict_tags(teacher, tok, ner["train"]["tokens"], batch_size=128)
+teacher_tags = infer.predict_tags(teacher, tok, ner["train"]["tokens"], batch_size=128,
+                                  device=P.device)
 as_ids = {name: i for i, name in enumerate(names)}
 pseudo = DatasetDict(train=ner["train"].map(  # the teacher's top class as the tag
     lambda ex, i: {"ner_tags": [as_ids[t] for t in teacher_tags[i]]},
@@ -312,7 +315,8 @@ def train_student(seed, data, temperature):
         teacher, temperature=temperature, alpha=1.0, cache=cache)
     torch.manual_seed(seed)  # dropout; the batch order follows the config's seed
     model, _ = finetune_tagger(None, data, tok, replace(STUDENT, seed=seed), TAGGING,
-                               loss_fn=loss_fn, model=new_student(seed))
+                               loss_fn=loss_fn, model=new_student(seed),
+                               device=P.device)
     return model.eval()
 
 
@@ -322,7 +326,7 @@ for name, (data, temperature) in ARMS.items():
     for seed in SEEDS:
         students[name, seed] = train_student(seed, data, temperature)
         preds[name, seed] = infer.predict_tags(students[name, seed], tok, test_words,
-                                               batch_size=128)
+                                               batch_size=128, device=P.device)
 student_seconds = time.perf_counter() - t0
 glue("n_labelled", N_LABELLED)
 glue("n_transfer", len(student_data["train"]))
@@ -338,7 +342,8 @@ glue("n_student_runs", len(preds))
 # teacher is one model; it is compared with each seed's student.
 
 # %%
-teacher_pred = infer.predict_tags(teacher, tok, test_words, batch_size=128)
+teacher_pred = infer.predict_tags(teacher, tok, test_words, batch_size=128,
+                                  device=P.device)
 arm_preds = {name: [preds[name, s] for s in SEEDS] for name in ARMS}
 f1 = {name: [entity_scores(test_tags, p)["f1"] for p in ps]
       for name, ps in arm_preds.items()}
@@ -506,7 +511,7 @@ def best_time(run, repeats=3):
 
 def one_at_a_time(model, sentences):
     for words in sentences:
-        infer.predict_tags(model, tok, [words], batch_size=1)
+        infer.predict_tags(model, tok, [words], batch_size=1, device="cpu")
 
 
 def forward_only(model, encoded):
@@ -528,7 +533,8 @@ for name, m in (("teacher", teacher), ("student", students["soft, T = 2", SEEDS[
         "end to end, ms per sentence":
             1e3 * best_time(lambda: one_at_a_time(m, timed)) / len(timed),
         "end to end, sentences/s in batches of 128": len(test_words) / best_time(
-            lambda: infer.predict_tags(m, tok, test_words, batch_size=128)),
+            lambda: infer.predict_tags(m, tok, test_words, batch_size=128,
+                                       device="cpu")),
     }
 sizes = pd.DataFrame(rows).T
 display(sizes.style.format({"layers": "{:.0f}", "parameters": "{:,.0f}",
@@ -632,14 +638,16 @@ short = replace(STUDENT, max_steps=P.n(40))  # scaled down for the book's build
 few = DatasetDict(train=ner["train"].select(range(500)))
 torch.manual_seed(0)
 hard_few, _ = finetune_tagger(None, few, tok, short, TAGGING,
-                              model=distill.student_from_teacher(teacher, every=EVERY))
+                              model=distill.student_from_teacher(teacher, every=EVERY),
+                              device=P.device)
 torch.manual_seed(0)
 soft_all, _ = finetune_tagger(None, student_data, tok, short, TAGGING,
                               loss_fn=distill.distill_loss_fn(teacher, temperature=2.0,
                                                               alpha=1.0),
-                              model=distill.student_from_teacher(teacher, every=EVERY))
+                              model=distill.student_from_teacher(teacher, every=EVERY),
+                              device=P.device)
 for label, m in (("500 labelled sentences", hard_few), ("all, teacher only", soft_all)):
-    print(label, evaluate_tagger(m, tok, ner["test"], TAGGING)["f1"])
+    print(label, evaluate_tagger(m, tok, ner["test"], TAGGING, device=P.device)["f1"])
 
 # %% [markdown]
 # The student that saw only 500 labelled sentences has far less to learn from than one

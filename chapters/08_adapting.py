@@ -46,10 +46,12 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
+    TAG = "v0.1.0"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/keep-torch.txt", f"rmdlib @ git+{REPO}"],
+        [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/keep-torch.txt",
+         f"rmdlib @ git+{REPO}@{TAG}"],
         check=True,
     )
 
@@ -293,7 +295,7 @@ LADDER = {
     "lora": (AdaptConfig("lora", r=8, alpha=16), 3), "ia3": (AdaptConfig("ia3"), 10),
     "prefix": (AdaptConfig("prefix", virtual_tokens=10), 10),
 }
-BASE_LR = 3e-3 if P.encoder is None else 1e-4  # chapter 4's full fine-tuning rate
+BASE_LR = P.finetune_lr  # chapter 4's full fine-tuning rate
 rows = []
 for method, (cfg, _) in LADDER.items():
     torch.manual_seed(P.seed)
@@ -344,11 +346,12 @@ def train_rung(method, seed):
                             seed=seed, log_every=50)
     # CPU time: stable on a shared machine, unlike wall-clock
     start = time.process_time()
-    model, _ = finetune_tagger(None, small, tok, train_cfg, tagging, model=model)
+    model, _ = finetune_tagger(None, small, tok, train_cfg, tagging, model=model,
+                               device=P.device)
     cpu_per_step = (time.process_time() - start) / STEPS
     pred = infer.predict_tags(model, tok, small["test"]["tokens"],
                               max_length=tagging.max_length,
-                              batch_size=TAGGING.eval_batch_size)
+                              batch_size=TAGGING.eval_batch_size, device=P.device)
     size = save_trainable(model, WORK / f"{method}-{seed}.safetensors")
     return pred, model, cpu_per_step, size
 
@@ -482,11 +485,11 @@ plt.show()
 
 # %%
 lora = kept["lora"].eval()
-before = infer.predict_tags(lora, tok, small["test"]["tokens"])
+before = infer.predict_tags(lora, tok, small["test"]["tokens"], device=P.device)
 x = tok([" ".join(small["test"][0]["tokens"])], return_tensors="pt").to(P.device)
 logits_before = lora(**x).logits
 merged = lora.merge_and_unload()
-after = infer.predict_tags(merged, tok, small["test"]["tokens"])
+after = infer.predict_tags(merged, tok, small["test"]["tokens"], device=P.device)
 same = np.mean([a == b for a, b in zip(before, after)])
 merge_diff = (merged(**x).logits - logits_before).abs().max().item()
 print(type(merged).__name__, f"identical tags for {same:.1%} of test sentences, "
@@ -512,16 +515,20 @@ mt = MultiTaskTagger(models.build_encoder(ENCODER), r=8).add_task("ner", names)
 mt.add_task("sbd", infer.SBD_LABELS).to(P.device)
 mt_cfg = TrainConfig(lr=BASE_LR * 3, max_steps=STEPS, warmup_ratio=0.1, seed=P.seed,
                      log_every=50)
-finetune_tagger(None, small, tok, mt_cfg, TAGGING, model=mt.set_task("ner"))
-ner_alone = infer.predict_tags(mt, tok, small["test"]["tokens"])
+finetune_tagger(None, small, tok, mt_cfg, TAGGING, model=mt.set_task("ner"),
+                device=P.device)
+ner_alone = infer.predict_tags(mt, tok, small["test"]["tokens"], device=P.device)
 
 docs = synth.sbd_splits(seed=P.seed, n_train=P.n(100), n_val=10, n_test=40)
 sbd_loader = train_loader(sbd_windows(docs["train"], tok, TAGGING), tok, TAGGING,
-                          seed=P.seed)
-fit(mt.set_task("sbd"), models.tagging_loss_fn(), sbd_loader, cfg=mt_cfg)
-ends = infer.predict_sentence_ends(mt, tok, [d.text for d in docs["test"]])
+                          seed=P.seed, device=P.device)
+fit(mt.set_task("sbd"), models.tagging_loss_fn(), sbd_loader, cfg=mt_cfg,
+    device=P.device)
+ends = infer.predict_sentence_ends(mt, tok, [d.text for d in docs["test"]],
+                                   device=P.device)
 sbd_f1 = metrics.boundary_scores([d.sentence_ends for d in docs["test"]], ends)["f1"]
-ner_after = infer.predict_tags(mt.set_task("ner"), tok, small["test"]["tokens"])
+ner_after = infer.predict_tags(mt.set_task("ner"), tok, small["test"]["tokens"],
+                               device=P.device)
 assert ner_after == ner_alone  # training the SBD adapter left NER untouched
 
 kb = {t: mt.save_task(t, WORK / f"task-{t}.safetensors") / 1e3 for t in ("ner", "sbd")}
@@ -532,8 +539,9 @@ glue("kb_ner", kb["ner"])
 glue("kb_sbd", kb["sbd"])
 glue("encoder_kb", encoder_kb)
 text = docs["test"][0].text[:220]
-print("NER:", [(e.text, e.type) for e in infer.tag(mt.set_task("ner"), tok, text)][:6])
-cut = infer.predict_sentence_ends(mt.set_task("sbd"), tok, text)
+print("NER:", [(e.text, e.type)
+               for e in infer.tag(mt.set_task("ner"), tok, text, device=P.device)][:6])
+cut = infer.predict_sentence_ends(mt.set_task("sbd"), tok, text, device=P.device)
 print("SBD:", [text[a:b].strip()[:60] for a, b in zip([0, *cut], cut)])
 
 # %% [markdown]

@@ -45,10 +45,12 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
+    TAG = "v0.1.0"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/keep-torch.txt", f"rmdlib @ git+{REPO}"],
+        [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/keep-torch.txt",
+         f"rmdlib @ git+{REPO}@{TAG}"],
         check=True,
     )
 
@@ -160,7 +162,7 @@ source(transfer.overlap)
 ner = data.load_ner("synthetic")
 tok = zoo.tokenizer(P)
 TAGGING = TaggingConfig(batch_size=32)
-FINETUNE = TrainConfig(lr=3e-3 if P.encoder is None else 1e-4, max_steps=P.n(200),
+FINETUNE = TrainConfig(lr=P.finetune_lr, max_steps=P.n(200),
                        warmup_ratio=0.1, seed=P.seed, log_every=50)
 english_train = DatasetDict(train=ner["train"])
 
@@ -170,14 +172,15 @@ def finetune(encoder, tokenizer, cfg=FINETUNE):
     weights kept.
     """
     torch.manual_seed(P.seed)
-    model, _ = finetune_tagger(encoder, english_train, tokenizer, cfg, TAGGING)
+    model, _ = finetune_tagger(encoder, english_train, tokenizer, cfg, TAGGING,
+                               device=P.device)
     return model.eval()
 
 
 def tag(model, tokenizer, examples):
     """Predicted tags for every sentence of ``examples`` (lists of (words, tags))."""
     return infer.predict_tags(model, tokenizer, [words for words, _ in examples],
-                              batch_size=128)
+                              batch_size=128, device=P.device)
 
 
 def f1(examples, predicted):
@@ -585,6 +588,7 @@ if P.encoder is not None:  # colab / full profile: a GPU and the Hub
         models.build_encoder(MBERT, revision=MBERT_REVISION).to(P.device),
         DatasetDict(train=wiki["en"]["train"]), m_tok,
         TrainConfig(lr=3e-5, epochs=1, warmup_ratio=0.1, seed=P.seed), TAGGING,
+        device=P.device,
     )
     m_rows = []
     for lang, ds in wiki.items():

@@ -33,10 +33,12 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
+    TAG = "v0.1.0"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/keep-torch.txt", f"rmdlib @ git+{REPO}"],
+        [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/keep-torch.txt",
+         f"rmdlib @ git+{REPO}@{TAG}"],
         check=True,
     )
 
@@ -100,17 +102,17 @@ pretrained = models.build_encoder(zoo.encoder(P)).to(P.device)
 
 def run(encoder, seed):
     """Fine-tune ``encoder`` on the source with ``seed``; predict both test sets."""
-    cfg = TrainConfig(lr=3e-3 if P.encoder is None else 1e-4, max_steps=P.n(120),
+    cfg = TrainConfig(lr=P.finetune_lr, max_steps=P.n(120),
                       warmup_ratio=0.1, seed=seed, log_every=40)
     torch.manual_seed(seed)
-    model, _ = finetune_tagger(encoder, source, tok, cfg, TAGGING)
+    model, _ = finetune_tagger(encoder, source, tok, cfg, TAGGING, device=P.device)
     model.to(P.device)
 
     def predict(sentences):
         return infer.predict_tags(model, tok, sentences,
                                   max_length=TAGGING.max_length,
                                   stride=TAGGING.stride,
-                                  batch_size=TAGGING.eval_batch_size)
+                                  batch_size=TAGGING.eval_batch_size, device=P.device)
 
     return predict([w for w, _ in test]), predict([w for w, _ in target])
 

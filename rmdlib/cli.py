@@ -85,7 +85,7 @@ def _split(splits: dict[str, list], name: str) -> list:
 
 
 def _score(model: nn.Module, tokenizer: Any, task: str, labels: tuple[str, ...], examples: list, r: par.Ranks,
-           opts: dict[str, int]) -> dict[str, Any]:
+           opts: dict[str, Any]) -> dict[str, Any]:
     """Scores on all ``examples``: rank r predicts examples r, r + W, ...; predictions gathered by example id."""
     mine = par.shard(r, len(examples))
     if task == "sbd":
@@ -151,15 +151,17 @@ def _finetune(args: argparse.Namespace, r: par.Ranks) -> None:
     cfg = TaggingConfig(batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, max_length=args.max_length,
                         stride=args.stride, label_smoothing=args.label_smoothing)
     train_cfg = _train_config(args, r)
-    opts = {"max_length": cfg.max_length, "stride": cfg.stride, "batch_size": cfg.eval_batch_size}
+    opts = {"max_length": cfg.max_length, "stride": cfg.stride, "batch_size": cfg.eval_batch_size,
+            "device": r.device}
     if args.task == "ner":
-        model, history = finetune_tagger(encoder, ds, tokenizer, train_cfg, cfg, ranks=r, resume=args.resume)
+        model, history = finetune_tagger(encoder, ds, tokenizer, train_cfg, cfg, device=r.device, ranks=r,
+                                         resume=args.resume)
     else:
         model = build_tagger(encoder, labels, dropout=cfg.dropout).to(r.device)
         val = splits.get("validation") or []
         eval_fn = (lambda m: {"f1": _sbd_f1(m, tokenizer, val, opts)}) if val else None
         history = fit_tagger(model, sbd_windows(splits["train"], tokenizer, cfg), tokenizer, train_cfg, cfg,
-                             val_windows=sbd_windows(val, tokenizer, cfg) if val else None, eval_fn=eval_fn,
+                             device=r.device, val_windows=sbd_windows(val, tokenizer, cfg) if val else None, eval_fn=eval_fn,
                              ranks=r, resume=args.resume)
     result = {"task": args.task, "split": args.eval_split, "n_examples": len(test),
               **_score(model, tokenizer, args.task, labels, test, r, opts)}
@@ -172,7 +174,7 @@ def _finetune(args: argparse.Namespace, r: par.Ranks) -> None:
     _finish(r, Path(args.output), card, history, result, "eval.json")
 
 
-def _sbd_f1(model: nn.Module, tokenizer: Any, docs: list, opts: dict[str, int]) -> float:
+def _sbd_f1(model: nn.Module, tokenizer: Any, docs: list, opts: dict[str, Any]) -> float:
     """Boundary F1 on ``docs`` through the inference path (as chapter 5 scores its validation split)."""
     pred = infer.predict_sentence_ends(model, tokenizer, [d.text for d in docs], **opts)
     return boundary_scores([d.sentence_ends for d in docs], pred)["f1"]
@@ -198,7 +200,8 @@ def _evaluate(args: argparse.Namespace, r: par.Ranks) -> None:
             for k, default in (("max_length", None), ("stride", 32))}
     test = _split(splits, args.split)
     result = {"task": task, "split": args.split, "n_examples": len(test),
-              **_score(model, tokenizer, task, labels, test, r, {**opts, "batch_size": args.batch_size})}
+              **_score(model, tokenizer, task, labels, test, r,
+                       {**opts, "batch_size": args.batch_size, "device": r.device})}
     if r.rank == 0:
         if args.output:
             Path(args.output).write_text(json.dumps(result, indent=1))
@@ -239,7 +242,7 @@ def _pretrain(args: argparse.Namespace, r: par.Ranks) -> None:
     loss_fn = functools.partial(par.call_loss)
     loss_fn.generator = generator  # type: ignore[attr-defined]  # fit checkpoints and restores its state
     history = fit(par.wrap(pair, rtd, r), loss_fn, par.loader(windows, tokenizer, args.batch_size, args.seed, r),
-                  cfg=_train_config(args, r), resume=args.resume)
+                  cfg=_train_config(args, r), device=r.device, resume=args.resume)
     if r.rank == 0:
         pair.save_discriminator(args.output)
         tokenizer.save_pretrained(args.output)

@@ -36,6 +36,11 @@ def is_commit(rev: str) -> bool:
     return len(rev) == 40 and all(c in "0123456789abcdef" for c in rev)
 
 
+# Searched twice (the second time on 2026-12-06, exact strings over stored public code):
+# 'electra-small-discriminator", revision=', 'electra-base-discriminator", revision',
+# 'google/electra-small-discriminator@', 'electra-small-discriminator/commit/',
+# 'models--google--electra-small-discriminator/snapshots' and 'google--electra-small-discriminator'.
+# Only ".../resolve/main/..." URLs and ModelScope "snapshots/master" folders appeared, no SHA.
 _BRANCH = ("Branch name: no commit SHA for this repository was found in the stored public code searched "
            "offline; pin a SHA (`huggingface_hub.model_info(name).sha`) once the Hub is reachable.")
 

@@ -7,7 +7,7 @@ Both tasks run the same pipeline, and nothing is lost on the way:
 2. windows: ``rmdlib.tokens.encode_words`` turns words into overlapping windows
    of at most ``max_length`` sub-tokens, so a long text loses no word;
 3. logits (W, T, C) for every window (``rmdlib.models.predict_logits``: the
-   model's device, eval mode, no gradient, previous mode restored);
+   requested device, eval mode, no gradient, previous mode restored);
 4. ``rmdlib.tokens.merge_windows`` gives every word exactly one class, read at
    its first sub-token in the window where it has most context;
 5. NER: IOB2 tags -> entity spans (seqeval's ``get_entities``, as in
@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import torch
 from seqeval.metrics.sequence_labeling import get_entities
 from torch import nn
 
@@ -37,6 +38,7 @@ __all__ = ["SBD_LABELS", "Entity", "InferError", "predict_sentence_ends", "predi
 
 SBD_LABELS = ("O", "END")  # class 1 = the candidate ends a sentence, as rmdlib.tokens.sbd_labels labels it
 Words = Sequence[Sequence[str]]
+Device = torch.device | str  # where the model predicts: it is moved there, and every batch with it
 
 
 class InferError(ValueError):
@@ -80,7 +82,7 @@ def _check_encodable(words_batch: Words) -> None:
 
 
 def _word_classes(model: nn.Module, tokenizer: Any, words_batch: Words, *, max_length: int | None,
-                  stride: int, batch_size: int) -> list[list[int]]:
+                  stride: int, batch_size: int, device: Device) -> list[list[int]]:
     """The predicted class id of every word of every example: lists (N_i,)."""
     _check_encodable(words_batch)
     visible = [_has_subtokens(tokenizer, words) for words in words_batch]
@@ -92,7 +94,7 @@ def _word_classes(model: nn.Module, tokenizer: Any, words_batch: Words, *, max_l
     order = sorted(range(len(windows)), key=lambda k: len(windows[k]["input_ids"]))  # little padding per batch
     collate = Collator(tokenizer, keep=())
     loader = (collate([windows[k] for k in order[s:s + batch_size]]) for s in range(0, len(order), batch_size))
-    rows = [row for logits in predict_logits(model, loader) for row in logits.argmax(-1).tolist()]  # W x (T,)
+    rows = [row for logits in predict_logits(model, loader, device=device) for row in logits.argmax(-1).tolist()]  # W x (T,)
     classes = [None] * len(rows)
     for k, row in zip(order, rows):  # back to encoding order, which merge_windows needs
         classes[k] = row
@@ -111,20 +113,21 @@ def _spread(classes: list[int], visible: list[bool], fill: int) -> list[int]:
     return [int(next(it)) if v else fill for v in visible]
 
 
-def predict_tags(model: nn.Module, tokenizer: Any, words_batch: Words, *, max_length: int | None = None,
-                 stride: int = 32, batch_size: int = 32) -> list[list[str]]:
+def predict_tags(model: nn.Module, tokenizer: Any, words_batch: Words, *, device: Device,
+                 max_length: int | None = None, stride: int = 32, batch_size: int = 32) -> list[list[str]]:
     """One tag (a name of ``model.config.id2label``) per word, for a batch of pre-split examples.
 
     words_batch: lists (N_i,) of words -> lists (N_i,) of tags.  Windows of at most
     ``max_length`` sub-tokens overlapping by ``stride`` (default limit: the smaller of
-    the tokenizer's and the model's), ``batch_size`` windows per forward pass.
+    the tokenizer's and the model's), ``batch_size`` windows per forward pass, on
+    ``device`` (the model is moved there).
     Used in chapters 4, 7, 8 and 9.
     """
     if isinstance(words_batch, str) or any(isinstance(words, str) for words in words_batch):
         raise InferError("predict_tags takes a batch of word lists, e.g. [['John', 'lives']], not strings")
     id2label = {int(k): v for k, v in model.config.id2label.items()}
     classes = _word_classes(model, tokenizer, words_batch, max_length=max_length, stride=stride,
-                            batch_size=batch_size)
+                            batch_size=batch_size, device=device)
     return [[id2label[c] for c in row] for row in classes]
 
 
@@ -151,7 +154,7 @@ def _entities(text: str, spans: list[tuple[int, int]], tags: list[str]) -> list[
 
 
 def tag(model: nn.Module, tokenizer: Any, text_or_tokens: str | Sequence[str | Sequence[str]], *,
-        max_length: int | None = None, stride: int = 32, batch_size: int = 32) -> list[Any]:
+        device: Device, max_length: int | None = None, stride: int = 32, batch_size: int = 32) -> list[Any]:
     """Entities in one text (-> list[Entity]) or in a list of texts or token lists (-> one list each).
 
     Raw text is cut with ``rmdlib.tokens.word_spans``; a token list is read as the
@@ -171,13 +174,14 @@ def tag(model: nn.Module, tokenizer: Any, text_or_tokens: str | Sequence[str | S
                          "words] for one-word texts")
     parsed = [_text_and_spans(item, i) for i, item in enumerate(items)]
     words = [[text[a:b] for a, b in spans] for text, spans in parsed]
-    tags = predict_tags(model, tokenizer, words, max_length=max_length, stride=stride, batch_size=batch_size)
+    tags = predict_tags(model, tokenizer, words, device=device, max_length=max_length, stride=stride,
+                        batch_size=batch_size)
     found = [_entities(text, spans, t) for (text, spans), t in zip(parsed, tags)]
     return found[0] if single else found
 
 
 def _end_probabilities(model: nn.Module, tokenizer: Any, units_batch: Sequence[Sequence[str]], *,
-                       max_length: int | None, stride: int, batch_size: int) -> list[list[float]]:
+                       max_length: int | None, stride: int, batch_size: int, device: Device) -> list[list[float]]:
     """P(END) of every candidate unit of every example: lists (N_i,); 0 for a unit never read."""
     probs = [[0.0] * len(units) for units in units_batch]
     kept = [e for e, units in enumerate(units_batch) if units]
@@ -189,7 +193,7 @@ def _end_probabilities(model: nn.Module, tokenizer: Any, units_batch: Sequence[S
     order = sorted(range(len(windows)), key=lambda k: len(windows[k]["input_ids"]))  # little padding per batch
     collate, end = Collator(tokenizer, keep=()), SBD_LABELS.index("END")
     loader = (collate([windows[k] for k in order[s:s + batch_size]]) for s in range(0, len(order), batch_size))
-    rows = [row for logits in predict_logits(model, loader) for row in logits.softmax(-1)[..., end].tolist()]
+    rows = [row for logits in predict_logits(model, loader, device=device) for row in logits.softmax(-1)[..., end].tolist()]
     for k, row in zip(order, rows):
         e = kept[enc["example_id"][k]]
         for w, p in enc["reads"][k]:
@@ -197,7 +201,8 @@ def _end_probabilities(model: nn.Module, tokenizer: Any, units_batch: Sequence[S
     return probs
 
 
-def predict_sentence_ends(model: nn.Module, tokenizer: Any, text: str | Sequence[str], *, threshold: float = 0.5,
+def predict_sentence_ends(model: nn.Module, tokenizer: Any, text: str | Sequence[str], *, device: Device,
+                          threshold: float = 0.5,
                           max_length: int | None = None, stride: int = 32, batch_size: int = 32) -> list[Any]:
     """Sentence ends (offsets one past a sentence's last non-space character) of one text or of each text.
 
@@ -217,7 +222,7 @@ def predict_sentence_ends(model: nn.Module, tokenizer: Any, text: str | Sequence
     candidates = [sbd_candidates(t) for t in texts]
     _check_encodable([units for units, _ in candidates])
     probs = _end_probabilities(model, tokenizer, [units for units, _ in candidates], max_length=max_length,
-                               stride=stride, batch_size=batch_size)
+                               stride=stride, batch_size=batch_size, device=device)
     ends = []
     for t, (_, offsets), p in zip(texts, candidates, probs):
         found = {o for o, q in zip(offsets, p) if q > threshold and o > 0}
@@ -226,7 +231,7 @@ def predict_sentence_ends(model: nn.Module, tokenizer: Any, text: str | Sequence
     return ends[0] if single else ends
 
 
-def split_sentences(model: nn.Module, tokenizer: Any, text: str, *, threshold: float = 0.5,
+def split_sentences(model: nn.Module, tokenizer: Any, text: str, *, device: Device, threshold: float = 0.5,
                     max_length: int | None = None, stride: int = 32, batch_size: int = 32) -> list[str]:
     """Cut ``text`` into sentences; ``"".join(split_sentences(...)) == text`` exactly.
 
@@ -236,5 +241,5 @@ def split_sentences(model: nn.Module, tokenizer: Any, text: str, *, threshold: f
     """
     if not isinstance(text, str):
         raise InferError(f"split_sentences takes one text (str), got {type(text).__name__}")
-    return split_at(text, predict_sentence_ends(model, tokenizer, text, threshold=threshold, max_length=max_length,
-                                                stride=stride, batch_size=batch_size))
+    return split_at(text, predict_sentence_ends(model, tokenizer, text, device=device, threshold=threshold,
+                                                max_length=max_length, stride=stride, batch_size=batch_size))

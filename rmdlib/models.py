@@ -136,15 +136,16 @@ def tagging_loss_fn(*, label_smoothing: float = 0.0) -> Callable[[nn.Module, dic
     return loss_fn
 
 
-def predict_logits(model: nn.Module, loader: Iterable[dict[str, Tensor]]) -> list[Tensor]:
+def predict_logits(model: nn.Module, loader: Iterable[dict[str, Tensor]], *,
+                   device: torch.device | str) -> list[Tensor]:
     """Logits (B, T, C) of every batch, in order, as fp32 CPU tensors.
 
-    Moves each batch to the model's device, runs in eval mode under
+    Moves the model and each batch to ``device``, runs in eval mode under
     ``torch.no_grad`` and restores the previous mode.  Turning logits into one
     tag per word is ``rmdlib.tokens.merge_windows``'s job.
     """
-    device, was_training = next(model.parameters()).device, model.training
-    model.eval()
+    device, was_training = torch.device(device), model.training
+    model.to(device).eval()
     try:
         with torch.no_grad():
             return [model(**model_inputs(batch, device)).logits.float().cpu() for batch in loader]

@@ -41,6 +41,12 @@ class Profile:
     ner_data: str  # "synthetic" or a registry name of rmdlib.data
     corpus: str  # pretraining text: "synthetic" or a registry name
     scale: float  # multiplies data sizes and step counts (1.0 = the offline budget)
+    # Peak learning rates, chosen per encoder so that chapters never branch on the profile.
+    # Fine-tuning a whole tagger (chapters 4, 6, 7's teacher, 8, 9, the project): the tiny
+    # in-book encoder's best validation F1 of 1e-3, 2e-3, 3e-3 at 400 steps (chapter 4) is 3e-3;
+    # pretrained Hub encoders want ~1e-4 (Clark et al. 2020 fine-tune ELECTRA-Small at 3e-4).
+    finetune_lr: float = 3e-3
+    student_lr: float = 3e-3  # distillation students (chapter 7), which start from a pruned copy
     reason: str = ""  # why this profile was chosen; printed by setup()
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     seed: int = 0
@@ -64,6 +70,8 @@ PROFILES: dict[str, Profile] = {
         ner_data="conll2003",
         corpus="wikitext-2",
         scale=8.0,  # a T4 is roughly 8x two laptop cores on these model sizes
+        finetune_lr=1e-4,
+        student_lr=1e-3,
     ),
     "full": Profile(
         "full",
@@ -71,6 +79,8 @@ PROFILES: dict[str, Profile] = {
         ner_data="conll2003",
         corpus="wikitext-103",
         scale=50.0,  # full epochs: reproduce published numbers, hours on one GPU
+        finetune_lr=1e-4,
+        student_lr=1e-3,
     ),
 }
 

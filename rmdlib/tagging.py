@@ -28,7 +28,8 @@ from rmdlib.metrics import entity_scores
 from rmdlib.infer import predict_tags
 from rmdlib.models import build_tagger, tagging_loss_fn
 from rmdlib.batch import IGNORE_INDEX, model_inputs
-from rmdlib.tokens import Collator, LengthGroupedBatchSampler, encode_candidates, sbd_labels, tokenize_ner
+from rmdlib.tokens import (Collator, LengthGroupedBatchSampler, encode_candidates, pad_multiple, sbd_labels,
+                           tokenize_ner)
 from rmdlib.train import History, LossFn, TrainConfig, fit
 
 __all__ = ["ContextHead", "TaggingConfig", "evaluate_tagger", "finetune_tagger", "fit_tagger", "label_names",
@@ -131,26 +132,30 @@ def weighted_loss_fn(class_weights: Sequence[float]) -> LossFn:
     return loss_fn
 
 
-def train_loader(win: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig(), *, seed: int = 0,
-                 ranks: par.Ranks | None = None) -> DataLoader:
+def train_loader(win: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig(), *, device: torch.device | str,
+                 seed: int = 0, ranks: par.Ranks | None = None) -> DataLoader:
     """Length-grouped, dynamically padded training batches (fit reseeds the generator every epoch).
 
-    With ``ranks`` of several processes, each takes every W-th batch of that same order.
+    Batches for ``device``: on CUDA their length is padded to a multiple of 8
+    (:func:`rmdlib.tokens.pad_multiple`).  With ``ranks`` of several processes,
+    each takes every W-th batch of that same order.
     """
     lengths = [len(ids) for ids in win["input_ids"]]
     sampler = LengthGroupedBatchSampler(lengths, cfg.batch_size, generator=torch.Generator().manual_seed(seed))
     if ranks is not None and ranks.world > 1:
         sampler = par.ShardedBatches(sampler, ranks)
-    return DataLoader(win, batch_sampler=sampler, collate_fn=Collator(tokenizer, keep=()))
+    collate = Collator(tokenizer, pad_to_multiple_of=pad_multiple(device), keep=())
+    return DataLoader(win, batch_sampler=sampler, collate_fn=collate)
 
 
-def _eval_loader(win: Any, tokenizer: Any, cfg: TaggingConfig) -> DataLoader:
-    """Validation windows, padded per batch, for the validation loss."""
-    return DataLoader(win, batch_size=cfg.eval_batch_size, shuffle=False, collate_fn=Collator(tokenizer, keep=()))
+def _eval_loader(win: Any, tokenizer: Any, cfg: TaggingConfig, device: torch.device | str) -> DataLoader:
+    """Validation windows, padded per batch (to a multiple of 8 on CUDA), for the validation loss."""
+    collate = Collator(tokenizer, pad_to_multiple_of=pad_multiple(device), keep=())
+    return DataLoader(win, batch_size=cfg.eval_batch_size, shuffle=False, collate_fn=collate)
 
 
-def predict_split(model: nn.Module, tokenizer: Any, split: Any,
-                  cfg: TaggingConfig = TaggingConfig()) -> tuple[list[list[str]], list[list[str]]]:
+def predict_split(model: nn.Module, tokenizer: Any, split: Any, cfg: TaggingConfig = TaggingConfig(), *,
+                  device: torch.device | str) -> tuple[list[list[str]], list[list[str]]]:
     """Gold and predicted tag lists of every sentence of one split.
 
     Predictions come from :func:`rmdlib.infer.predict_tags`, the same path that
@@ -159,19 +164,19 @@ def predict_split(model: nn.Module, tokenizer: Any, split: Any,
     """
     names = label_names(split)
     gold = [[names[t] for t in tags] for tags in split["ner_tags"]]
-    pred = predict_tags(model, tokenizer, split["tokens"], max_length=cfg.max_length, stride=cfg.stride,
-                        batch_size=cfg.eval_batch_size)
+    pred = predict_tags(model, tokenizer, split["tokens"], device=device, max_length=cfg.max_length,
+                        stride=cfg.stride, batch_size=cfg.eval_batch_size)
     return gold, pred
 
 
 def evaluate_tagger(model: nn.Module, tokenizer: Any, split: Any, cfg: TaggingConfig = TaggingConfig(), *,
-                    strict: bool = False) -> dict[str, float]:
-    """Entity precision, recall and F1 (seqeval default mode = conlleval) on one split."""
-    return entity_scores(*predict_split(model, tokenizer, split, cfg), strict=strict)
+                    device: torch.device | str, strict: bool = False) -> dict[str, float]:
+    """Entity precision, recall and F1 (seqeval default mode = conlleval) on one split, predicted on ``device``."""
+    return entity_scores(*predict_split(model, tokenizer, split, cfg, device=device), strict=strict)
 
 
 def fit_tagger(model: nn.Module, train_windows: Any, tokenizer: Any, train_cfg: TrainConfig,
-               cfg: TaggingConfig = TaggingConfig(), *, val_windows: Any = None,
+               cfg: TaggingConfig = TaggingConfig(), *, device: torch.device | str, val_windows: Any = None,
                eval_fn: Any = None, loss_fn: LossFn | None = None, ranks: par.Ranks | None = None,
                resume: bool = False) -> History:
     """Train a tagger on windows (input_ids, attention_mask, labels) with ``fit``: the one training path.
@@ -181,27 +186,33 @@ def fit_tagger(model: nn.Module, train_windows: Any, tokenizer: Any, train_cfg: 
     several processes (``rmd finetune`` under torchrun) trains data-parallel:
     the model and its loss in DDP, each rank on its share of the same batch
     order; with one process (or None) it is exactly the single-process run.
+    The model trains on ``device`` (moved there; ``ranks.device`` under torchrun).
     """
+    if ranks is not None and torch.device(device) != ranks.device:
+        raise ValueError(f"fit_tagger: device {device} is not this rank's device {ranks.device}")
     loss_fn = loss_fn or tagging_loss_fn(label_smoothing=cfg.label_smoothing)
-    loader = train_loader(train_windows, tokenizer, cfg, seed=train_cfg.seed, ranks=ranks)
-    val_loader = None if val_windows is None else _eval_loader(val_windows, tokenizer, cfg)
+    loader = train_loader(train_windows, tokenizer, cfg, device=device, seed=train_cfg.seed, ranks=ranks)
+    val_loader = None if val_windows is None else _eval_loader(val_windows, tokenizer, cfg, device)
     scored = None if eval_fn is None else (lambda _: eval_fn(model))  # the inner model, not a DDP wrapper
     if ranks is not None and ranks.world > 1:
-        return fit(par.wrap(model, loss_fn, ranks), par.call_loss, loader, val_loader, train_cfg,
+        model.to(device)  # before DDP wraps it: DDP broadcasts rank 0's weights on the device
+        return fit(par.wrap(model, loss_fn, ranks), par.call_loss, loader, val_loader, train_cfg, device=device,
                    eval_fn=scored, resume=resume)
-    return fit(model, loss_fn, loader, val_loader, train_cfg, eval_fn=scored, resume=resume)
+    return fit(model, loss_fn, loader, val_loader, train_cfg, device=device, eval_fn=scored, resume=resume)
 
 
 def finetune_tagger(encoder: Any, ds: Any, tokenizer: Any, train_cfg: TrainConfig,
-                    cfg: TaggingConfig = TaggingConfig(), *, loss_fn: LossFn | None = None,
+                    cfg: TaggingConfig = TaggingConfig(), *, device: torch.device | str,
+                    loss_fn: LossFn | None = None,
                     model: nn.Module | None = None, ranks: par.Ranks | None = None,
                     resume: bool = False) -> tuple[nn.Module, History]:
     """Encoder + fresh task adapter head, trained with ``fit`` on ``ds["train"]``.
 
     With a ``validation`` split, every evaluation reports its loss and its
     entity F1 as ``f1``; set ``train_cfg.monitor="f1", mode="max"`` to keep the best
-    state and stop early on it. Returns the model (on the encoder's device
-    when a model was passed, else CPU) and the training history.
+    state and stop early on it.  Trains and predicts on ``device`` (the profile's
+    ``P.device`` in the book), wherever the encoder was built.  Returns the model,
+    on ``device``, and the training history.
 
     ``loss_fn`` replaces the token cross-entropy, e.g. ``regularize.fgm(tagging_loss_fn())``
     (chapter 6) or ``distill.distill_loss_fn(teacher)`` (chapter 7); label smoothing then
@@ -219,10 +230,6 @@ def finetune_tagger(encoder: Any, ds: Any, tokenizer: Any, train_cfg: TrainConfi
     win = windows(ds, tokenizer, cfg)
     if model is None:
         model = build_tagger(encoder, label_names(ds), dropout=cfg.dropout)
-        if ranks is not None:
-            model.to(ranks.device)
-        elif isinstance(encoder, nn.Module):
-            model.to(next(encoder.parameters()).device)
     elif list(model.config.id2label.values()) != label_names(ds):
         raise ValueError(f"finetune_tagger: the model's labels {list(model.config.id2label.values())} are not "
                          f"the data's {label_names(ds)}")
@@ -231,7 +238,7 @@ def finetune_tagger(encoder: Any, ds: Any, tokenizer: Any, train_cfg: TrainConfi
         val_windows = win["validation"]  # validation loss
 
         def eval_fn(m: nn.Module) -> dict[str, float]:
-            return {"f1": evaluate_tagger(m, tokenizer, ds["validation"], cfg)["f1"]}
-    history = fit_tagger(model, win["train"], tokenizer, train_cfg, cfg, val_windows=val_windows, eval_fn=eval_fn,
-                         loss_fn=loss_fn, ranks=ranks, resume=resume)
+            return {"f1": evaluate_tagger(m, tokenizer, ds["validation"], cfg, device=device)["f1"]}
+    history = fit_tagger(model, win["train"], tokenizer, train_cfg, cfg, device=device, val_windows=val_windows,
+                         eval_fn=eval_fn, loss_fn=loss_fn, ranks=ranks, resume=resume)
     return model, history

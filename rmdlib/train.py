@@ -32,8 +32,8 @@ from rmdlib.batch import LossFn
 from rmdlib.checkpoint import (SeededBatches, TrainConfigError, latest_checkpoint, load_weights, read_state,
                                rng_state, save_checkpoint, set_rng_state)
 
-__all__ = ["History", "LossFn", "TrainConfig", "TrainConfigError", "build_optimizer", "build_scheduler",
-           "evaluate", "fit", "lr_factor", "param_groups", "progress_enabled"]
+__all__ = ["History", "LossFn", "TrainConfig", "TrainConfigError", "amp_dtype", "build_optimizer",
+           "build_scheduler", "evaluate", "fit", "lr_factor", "param_groups", "progress_enabled"]
 
 _RESUMABLE_DIFFS = {"progress", "log_every", "checkpoint_dir", "checkpoint_every"}  # may change on resume
 
@@ -163,13 +163,14 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     return [g for g in groups if g["params"]]
 
 
-def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+def build_optimizer(model: nn.Module, cfg: TrainConfig, *, device: torch.device | str) -> torch.optim.AdamW:
     """AdamW (Loshchilov & Hutter, 2019) over ``param_groups``; the fused kernel on CUDA and CPU.
 
     Fused is one kernel over all tensors: on a 3M-parameter encoder with one CPU
     thread its step takes a quarter of the time of PyTorch's default ``foreach``.
+    ``device`` is where the model trains (``fit`` has moved it there).
     """
-    fused = True if _device(model).type in ("cuda", "cpu") else None  # None: PyTorch's choice elsewhere
+    fused = True if torch.device(device).type in ("cuda", "cpu") else None  # None: PyTorch's choice elsewhere
     return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, fused=fused)
 
 
@@ -204,15 +205,18 @@ def progress_enabled(setting: bool | None = None) -> bool:
     return sys.stdout.isatty()
 
 
-def evaluate(model: nn.Module, loader: Iterable[Any], loss_fn: LossFn) -> dict[str, float]:
+def evaluate(model: nn.Module, loader: Iterable[Any], loss_fn: LossFn, *,
+             device: torch.device | str) -> dict[str, float]:
     """Mean loss (and mean of each logged metric) over the batches of ``loader``, in eval mode.
 
     The mean is over batches, each counting once.  Runs under ``torch.no_grad``
     rather than ``inference_mode``: buffers that a model builds lazily inside
     inference mode (rotary caches, say) cannot be used by autograd afterwards.
-    Restores the model's previous train/eval mode.
+    The model is moved to ``device`` and so is every batch.  Restores the
+    model's previous train/eval mode.
     """
-    device, was_training = _device(model), model.training
+    device, was_training = torch.device(device), model.training
+    model.to(device)
     sums: dict[str, float] = {}
     n = 0
     model.eval()
@@ -231,12 +235,16 @@ def evaluate(model: nn.Module, loader: Iterable[Any], loss_fn: LossFn) -> dict[s
 
 
 def fit(model: nn.Module, loss_fn: LossFn, train_loader: Iterable[Any], val_loader: Iterable[Any] | None = None,
-        cfg: TrainConfig = TrainConfig(), *, eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
-        resume: bool = False) -> History:
+        cfg: TrainConfig = TrainConfig(), *, device: torch.device | str,
+        eval_fn: Callable[[nn.Module], dict[str, float]] | None = None, resume: bool = False) -> History:
     """Train ``model`` by minimising ``loss_fn(model, batch)``; return the History.
 
-    Batches are moved to the model's device.  Each optimizer step sees
-    ``grad_accum`` micro-batches.  Evaluations (``evaluate`` on ``val_loader``,
+    The model is moved to ``device`` (the caller's choice, ``Profile.device`` in
+    the book) and so is every batch.  Each optimizer step sees ``grad_accum``
+    micro-batches; a DDP model skips the gradient all-reduce (``no_sync``) on all
+    but the last.  On CUDA, autocast runs in bf16 where supported, else in fp16
+    with a GradScaler, and a step the scaler skips (overflow) does not advance
+    the learning-rate schedule.  Evaluations (``evaluate`` on ``val_loader``,
     merged with ``eval_fn(model)``) run every ``eval_every`` steps and at the end.
     ``fit`` owns the data order: it re-seeds the loader's generators from
     ``cfg.seed`` every epoch (``rmdlib.checkpoint.SeededBatches``).  Dropout
@@ -250,11 +258,12 @@ def fit(model: nn.Module, loss_fn: LossFn, train_loader: Iterable[Any], val_load
     ``torch.Generator`` is ignored).
     Used in chapters 4, 5 and 8.
     """
-    device, n_batches = _device(model), _len_or_none(train_loader)
+    device, n_batches = torch.device(device), _len_or_none(train_loader)
+    model.to(device)
     total = cfg.total_steps(n_batches)
     eval_every = cfg.eval_every or (max(1, n_batches // cfg.grad_accum) if n_batches else total)
     evaluating = val_loader is not None or eval_fn is not None
-    optimizer = build_optimizer(model, cfg)
+    optimizer = build_optimizer(model, cfg, device=device)
     scheduler = build_scheduler(optimizer, warmup=cfg.warmup(total), total=total)
     dtype, scaler = _amp(device, cfg.amp)
     run, batches = _start(model, loss_fn, train_loader, cfg, optimizer, scheduler, scaler, resume=resume)
@@ -263,20 +272,21 @@ def fit(model: nn.Module, loss_fn: LossFn, train_loader: Iterable[Any], val_load
     meter = _Meter()
     while run.step < total and not run.history.stopped_early:
         lr = scheduler.get_last_lr()[0]  # the lr this step uses
-        for _ in range(cfg.grad_accum):
+        for micro in range(cfg.grad_accum):
             batch = next(batches)
             meter.tokens += _count_tokens(batch)
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                loss, logs = _split(loss_fn(model, _to_device(batch, device)))
-            # 1/k per micro-batch: k mean losses of equal-size micro-batches add up to the big batch's mean
-            scaler.scale(loss / cfg.grad_accum).backward()
+            with _accumulating(model, last=micro == cfg.grad_accum - 1):
+                with _autocast(device, dtype):
+                    loss, logs = _split(loss_fn(model, _to_device(batch, device)))
+                # 1/k per micro-batch: k mean losses of equal-size micro-batches add up to the big batch's mean
+                scaler.scale(loss / cfg.grad_accum).backward()
             meter.add(loss.detach(), logs)
-        grad_norm = _optimizer_step(model, optimizer, scheduler, scaler, cfg.grad_clip)
+        grad_norm, _ = _optimizer_step(model, optimizer, scheduler, scaler, cfg.grad_clip)
         run.step, run.epoch, run.consumed = run.step + 1, batches.epoch, batches.consumed
         bar.update()
         if evaluating and (run.step % eval_every == 0 or run.step == total):
             with meter.paused():  # evaluation does not count towards tokens/s
-                _evaluate_and_track(run, model, loss_fn, val_loader, eval_fn, cfg)
+                _evaluate_and_track(run, model, loss_fn, val_loader, eval_fn, cfg, device)
         end = run.step == total or run.history.stopped_early  # the run's last step
         if run.step % cfg.log_every == 0 or end:
             run.history.train.append(meter.record(run.step, run.epoch, lr, grad_norm))
@@ -334,22 +344,47 @@ class _Meter:
         return rec
 
 
+def _accumulating(model: nn.Module, *, last: bool) -> contextlib.AbstractContextManager:
+    """``model.no_sync()`` for a DDP model on every micro-batch but an optimizer step's last, else nothing.
+
+    DDP all-reduces gradients during ``backward``; while accumulating they only
+    need summing locally, so k micro-batches cost one all-reduce instead of k,
+    and the gradients that reach the optimizer are the same.
+    """
+    no_sync = getattr(model, "no_sync", None)
+    return no_sync() if no_sync is not None and not last else contextlib.nullcontext()
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Autocast to ``dtype`` on ``device``; nothing when dtype is None (full precision, any device)."""
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
 def _optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any,
-                    grad_clip: float | None) -> torch.Tensor | None:
-    """Unscale, clip, step, advance the schedule, clear gradients; return the pre-clip gradient norm."""
+                    grad_clip: float | None) -> tuple[torch.Tensor | None, bool]:
+    """Unscale, clip, step, advance the schedule, clear gradients; return (pre-clip gradient norm, stepped).
+
+    An fp16 GradScaler skips ``optimizer.step`` when a gradient overflowed and
+    then lowers its scale: that is how a skipped step shows (accelerate checks
+    the same).  The schedule then does not advance, so the learning rates follow
+    the steps the optimizer really took.
+    """
     scaler.unscale_(optimizer)  # clip the true gradients, not the fp16-scaled ones
     grad_norm = nn.utils.clip_grad_norm_(model.parameters(), grad_clip) if grad_clip else None
+    scale = scaler.get_scale() if scaler.is_enabled() else None  # one sync per step, fp16 only
     scaler.step(optimizer)  # skips the step if fp16 gradients overflowed
     scaler.update()
-    scheduler.step()
+    stepped = scale is None or scaler.get_scale() >= scale  # update() lowers the scale only after a skip
+    if stepped:
+        scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    return grad_norm
+    return grad_norm, stepped
 
 
 def _evaluate_and_track(run: _Run, model: nn.Module, loss_fn: LossFn, val_loader: Any, eval_fn: Any,
-                        cfg: TrainConfig) -> None:
+                        cfg: TrainConfig, device: torch.device) -> None:
     """Evaluate, append the record, keep a CPU copy of the best weights, decide early stopping."""
-    metrics = evaluate(model, val_loader, loss_fn) if val_loader is not None else {}
+    metrics = evaluate(model, val_loader, loss_fn, device=device) if val_loader is not None else {}
     if eval_fn is not None:
         model.eval()
         with torch.no_grad():
@@ -412,13 +447,23 @@ def _resume(run: _Run, cfg: TrainConfig, model: nn.Module, optimizer: Any, sched
     return state["rng"]
 
 
+def amp_dtype(device: torch.device | str, amp: str = "auto") -> torch.dtype | None:
+    """The autocast dtype ``fit`` trains in (None = full precision): mixed precision on CUDA only.
+
+    ``amp="auto"``: bf16 where the GPU supports it (Ampere and later), else fp16,
+    which needs loss scaling (a GradScaler); bf16 has fp32's range and does not.
+    """
+    device = torch.device(device)
+    if device.type != "cuda" or amp == "off":
+        return None
+    bf16 = amp == "bf16" or (amp == "auto" and torch.cuda.is_bf16_supported())
+    return torch.bfloat16 if bf16 else torch.float16
+
+
 def _amp(device: torch.device, amp: str) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
     """Autocast dtype (None = full precision) and a GradScaler that is only active for fp16."""
-    dtype = None
-    if device.type == "cuda" and amp != "off":
-        bf16 = amp == "bf16" or (amp == "auto" and torch.cuda.is_bf16_supported())
-        dtype = torch.bfloat16 if bf16 else torch.float16  # bf16 has fp32's range: no loss scaling needed
-    return dtype, torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    dtype = amp_dtype(device, amp)
+    return dtype, torch.amp.GradScaler("cuda" if dtype is not None else "cpu", enabled=dtype == torch.float16)
 
 
 def _split(out: Any) -> tuple[torch.Tensor, dict[str, float]]:
@@ -444,10 +489,6 @@ def _count_tokens(batch: Any) -> int:
     if isinstance(batch, Mapping) and "input_ids" in batch:
         return batch["input_ids"].numel()
     return 0
-
-
-def _device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 def _len_or_none(loader: Any) -> int | None:

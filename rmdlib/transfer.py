@@ -221,7 +221,7 @@ def plot_transfer_matrix(table: pd.DataFrame, *, value: str = "score", ax: Any =
 
 def continue_pretraining(pair: ElectraPair, tokenizer: Any, texts: Sequence[str], *, steps: int,
                          cfg: PretrainConfig = PRETRAIN, lr: float | None = None,
-                         device: torch.device | str = "cpu") -> tuple[ElectraPair, History]:
+                         device: torch.device | str) -> tuple[ElectraPair, History]:
     """``steps`` more RTD steps for a copy of ``pair`` on ``texts`` (domain-adaptive pretraining).
 
     Gururangan et al. (2020) continue a pretrained model's own objective on unlabelled text of
@@ -240,5 +240,5 @@ def continue_pretraining(pair: ElectraPair, tokenizer: Any, texts: Sequence[str]
         loss_fn = make_rtd_loss_fn(mask_token_id=tokenizer.mask_token_id, special_ids=tokenizer.all_special_ids,
                                    disc_weight=cfg.disc_weight, generator=masking)
         run = train_config(cfg if lr is None else replace(cfg, lr=lr), steps)
-        history = fit(model.to(device), loss_fn, pretrain_loader(rows, cfg.batch_size, cfg.seed), cfg=run)
+        history = fit(model, loss_fn, pretrain_loader(rows, cfg.batch_size, cfg.seed), cfg=run, device=device)
     return model.cpu().eval(), history

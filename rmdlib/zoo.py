@@ -261,12 +261,12 @@ def new_mlm(cfg: PretrainConfig, tok: PreTrainedTokenizerFast) -> ElectraForMask
 
 
 def pretrain(cfg: PretrainConfig, tok: PreTrainedTokenizerFast, texts: Sequence[str], *, objective: str = "rtd",
-             steps: int | None = None, device: torch.device | str = "cpu") -> tuple[nn.Module, History, float]:
+             steps: int | None = None, device: torch.device | str) -> tuple[nn.Module, History, float]:
     """Pretrain a fresh model on ``texts`` with ``train.fit``: the RTD pair, or the MLM baseline.
 
     objective "rtd": :func:`new_pair` with ``rtd.make_rtd_loss_fn`` (ELECTRA);
     "mlm": :func:`new_mlm` with ``rtd.make_mlm_loss_fn`` (BERT's 80/10/10 masking).
-    ``steps`` overrides ``cfg.steps``.  Returns (model on CPU in eval mode,
+    ``steps`` overrides ``cfg.steps``; it trains on ``device``.  Returns (model on CPU in eval mode,
     History, training seconds).  A pure function of its arguments: it runs inside
     ``torch.random.fork_rng`` seeded with ``cfg.seed``, so the caller's random
     state is left alone.  Used in chapters 3 and 9.
@@ -284,7 +284,7 @@ def pretrain(cfg: PretrainConfig, tok: PreTrainedTokenizerFast, texts: Sequence[
         else:
             model, loss_fn = new_mlm(cfg, tok), make_mlm_loss_fn(**special)
         start = time.perf_counter()
-        history = fit(model.to(device), loss_fn, pretrain_loader(rows, cfg.batch_size, cfg.seed),
+        history = fit(model, loss_fn, pretrain_loader(rows, cfg.batch_size, cfg.seed), device=device,
                       cfg=train_config(cfg, steps))
         seconds = time.perf_counter() - start
     return model.cpu().eval(), history, seconds
@@ -306,8 +306,11 @@ def load_pretrained(path: str | Path) -> tuple[ElectraPair, History, float]:
 
 
 def cached_pretrain(cfg: PretrainConfig, tok: PreTrainedTokenizerFast, texts: Sequence[str], *,
-                    device: torch.device | str = "cpu") -> Pretrained:
-    """:func:`pretrain`, or its cached result when the same run was done before.  Used in chapters 1 and 3."""
+                    device: torch.device | str) -> Pretrained:
+    """:func:`pretrain` (on ``device``), or its cached result when the same run was done before.
+
+    Used in chapters 1 and 3.
+    """
     path = _pretrain_to_cache(cfg, tok, texts, device)
     pair, history, seconds = load_pretrained(path)
     return Pretrained(pair, history, path, seconds)

@@ -149,12 +149,12 @@ def test_one_frozen_encoder_serves_two_tasks_by_switching_adapters(tmp_path) -> 
     mt.set_task("ner")
     assert sorted(n for n, p in mt.named_parameters() if p.requires_grad and "lora_" not in n) == \
         ["heads.ner.bias", "heads.ner.weight"]
-    fit(mt, tagging_loss_fn(), loader, cfg=cfg)
+    fit(mt, tagging_loss_fn(), loader, cfg=cfg, device="cpu")
     b = inputs(batch(seed=9))
     mt.eval()
     ner_before = mt(**b).logits
     sbd_batches = [{**x, "labels": x["labels"].clamp(max=1)} for x in loader]
-    fit(mt.set_task("sbd"), tagging_loss_fn(), sbd_batches, cfg=cfg)
+    fit(mt.set_task("sbd"), tagging_loss_fn(), sbd_batches, cfg=cfg, device="cpu")
     mt.eval()
     sbd_out = mt(**b).logits
     assert sbd_out.shape == (3, 7, 2) and mt.config.id2label == {0: "O", 1: "END"}

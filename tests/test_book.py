@@ -41,11 +41,16 @@ def test_chapters_and_notebooks_are_in_sync_and_output_free():
 
 
 def test_sync_detects_a_stale_notebook(tmp_path, monkeypatch):
-    (tmp_path / "01_x.py").write_text('# %%\nREPO = "x"\n', encoding="utf-8")
+    install = 'REPO = "x"\nTAG = "v0"\npip(f"rmdlib @ git+{REPO}@{TAG}")\n'
+    (tmp_path / "01_x.py").write_text("# %%\n" + install, encoding="utf-8")
+    (tmp_path / "02_y.py").write_text('# %%\nREPO = "x"\npip(f"rmdlib @ git+{REPO}")\n', encoding="utf-8")
     monkeypatch.setattr(sync, "CHAPTERS", tmp_path)
     found = sync.problems()
-    assert any("Colab install cell does not use" in p for p in found)
+    assert any(p.startswith("01_x.py: Colab install cell does not use") for p in found)
+    assert any(p.startswith("02_y.py: the Colab install cell must install the release tag") for p in found)
     assert any("no paired 01_x.ipynb" in p for p in found)
+    fixed = sync.with_repo_url(install, "https://example.org/r")
+    assert fixed == install.replace('"x"', '"https://example.org/r"').replace('"v0"', f'"{sync.release_tag()}"')
 
 
 def test_toc_points_at_notebooks_that_exist():

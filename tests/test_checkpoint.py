@@ -124,19 +124,19 @@ def test_resume_equals_uninterrupted_run(tmp_path) -> None:
     torch.manual_seed(0)
     straight = TiedTagger()
     loss_fn, loader, val, cfg = _resume_setup(tmp_path / "a", None)
-    h_straight = fit(straight, loss_fn, loader, val, cfg)
+    h_straight = fit(straight, loss_fn, loader, val, cfg, device="cpu")
 
     torch.manual_seed(0)
     crashed = TiedTagger()
     loss_fn, loader, val, cfg = _resume_setup(tmp_path / "b", crash_after=11)  # dies in step 6 (3 steps/epoch)
     with pytest.raises(Crash):
-        fit(crashed, loss_fn, loader, val, cfg)
+        fit(crashed, loss_fn, loader, val, cfg, device="cpu")
     assert [p.name for p in (tmp_path / "b").iterdir()] == ["step-0000004"]  # epoch 1, 2 of 6 batches used
 
     torch.manual_seed(123)  # a different init and RNG state: everything must come from the checkpoint
     resumed = TiedTagger()
     loss_fn, loader, val, cfg = _resume_setup(tmp_path / "b", None)
-    h_resumed = fit(resumed, loss_fn, loader, val, cfg, resume=True)
+    h_resumed = fit(resumed, loss_fn, loader, val, cfg, resume=True, device="cpu")
 
     assert resumed.out.weight is resumed.emb.weight  # the tie survived loading
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
@@ -151,12 +151,12 @@ def test_resume_refuses_a_changed_config_and_starts_fresh_without_checkpoint(tmp
     batch = toy_batch()
     cfg = TrainConfig(max_steps=2, checkpoint_dir=str(tmp_path), progress=False)
     torch.manual_seed(0)
-    fresh = fit(TiedTagger(), tagging_loss, [batch], cfg=cfg, resume=True)  # nothing saved yet: from scratch
+    fresh = fit(TiedTagger(), tagging_loss, [batch], cfg=cfg, resume=True, device="cpu")  # nothing saved yet: from scratch
     torch.manual_seed(0)
-    plain = fit(TiedTagger(), tagging_loss, [batch], cfg=TrainConfig(max_steps=2, progress=False))
+    plain = fit(TiedTagger(), tagging_loss, [batch], cfg=TrainConfig(max_steps=2, progress=False), device="cpu")
     assert [r["loss"] for r in fresh.train] == [r["loss"] for r in plain.train]
     with pytest.raises(TrainConfigError, match="lr"):
-        fit(TiedTagger(), tagging_loss, [batch], cfg=TrainConfig(**{**cfg.__dict__, "lr": 1.0}), resume=True)
+        fit(TiedTagger(), tagging_loss, [batch], cfg=TrainConfig(**{**cfg.__dict__, "lr": 1.0}), resume=True, device="cpu")
 
 
 def test_checkpoints_delete_only_what_this_run_wrote(tmp_path) -> None:
@@ -167,7 +167,7 @@ def test_checkpoints_delete_only_what_this_run_wrote(tmp_path) -> None:
     torch.manual_seed(0)
     other = save_checkpoint(tmp_path, 99, TiedTagger(), {"step": 99})  # another run's, kept
     loss_fn, loader, val, cfg = _resume_setup(tmp_path, None)
-    fit(TiedTagger(), loss_fn, loader, val, cfg)  # checkpoints at steps 2, 4, ..., 10
+    fit(TiedTagger(), loss_fn, loader, val, cfg, device="cpu")  # checkpoints at steps 2, 4, ..., 10
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["step-0000010", "step-0000099", "step-by-step", "step-plan.md"]
     assert (tmp_path / "step-by-step" / "notes.txt").read_text() == "mine" and read_state(other)["step"] == 99

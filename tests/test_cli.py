@@ -91,7 +91,7 @@ def test_finetune_writes_a_tagger_and_the_single_process_scores(ner_run) -> None
     test = ner_splits(seed=0, n_train=64, n_val=16, n_test=32)["test"]
     gold = [list(tags) for _, tags in test]
     assert result["n_examples"] == 32 and result["support"] == sum(len(get_entities(g)) for g in gold)
-    pred = predict_tags(model, tok, [list(words) for words, _ in test], max_length=32, stride=8, batch_size=16)
+    pred = predict_tags(model, tok, [list(words) for words, _ in test], max_length=32, stride=8, batch_size=16, device="cpu")
     assert {k: result[k] for k in ("precision", "recall", "f1", "n_pred", "n_correct")} == {
         k: v for k, v in entity_scores(gold, pred).items() if k != "support"}
     p, r = result["precision"], result["recall"]
@@ -142,7 +142,7 @@ def test_single_process_sbd_finetune_scores_sentence_ends(tmp_path, capsys) -> N
     model, tok = load_tagger(out), AutoTokenizer.from_pretrained(out)
     assert tuple(model.config.id2label.values()) == SBD_LABELS
     docs = sbd_splits(seed=0, n_train=12, n_val=0, n_test=6)["test"]
-    pred = predict_sentence_ends(model, tok, [d.text for d in docs], max_length=64, stride=16, batch_size=16)
+    pred = predict_sentence_ends(model, tok, [d.text for d in docs], max_length=64, stride=16, batch_size=16, device="cpu")
     expected = boundary_scores([d.sentence_ends for d in docs], pred)
     assert {k: result[k] for k in expected} == expected and result["support"] == sum(len(d.sentence_ends) for d in docs)
     assert json.loads((out / "history.json").read_text())["evals"] == []  # no validation split, no evaluation
@@ -164,13 +164,13 @@ def test_cli_finetune_and_the_books_finetune_tagger_give_the_same_weights_and_f1
     encoder = build_encoder(vocab_size=len(tok), hidden=32, layers=1, heads=2, pad_token_id=tok.pad_token_id)
     cfg = TaggingConfig(batch_size=16, eval_batch_size=64, max_length=32, stride=8)
     train_cfg = TrainConfig(max_steps=4, eval_every=2, monitor="f1", mode="max", seed=3, progress=False)
-    model, history = finetune_tagger(encoder, ds, tok, train_cfg, cfg)
+    model, history = finetune_tagger(encoder, ds, tok, train_cfg, cfg, device="cpu")
 
     saved = load_file(str(out / "model.safetensors"))
     assert saved.keys() == model.state_dict().keys()
     for name, value in model.state_dict().items():
         assert torch.equal(saved[name], value), name
-    assert evaluate_tagger(model, tok, ds["test"], cfg)["f1"] == cli_f1
+    assert evaluate_tagger(model, tok, ds["test"], cfg, device="cpu")["f1"] == cli_f1
     assert [e["f1"] for e in history.evals] == [e["f1"] for e in cli_history["evals"]]
     assert [r["loss"] for r in history.train] == [r["loss"] for r in cli_history["train"]]
 

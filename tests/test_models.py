@@ -95,7 +95,7 @@ def test_head_output_shape_and_predict_logits(encoder) -> None:
     tagger = build_tagger(encoder, LABELS)
     batches = [make_batch(3, 7, 0), make_batch(2, 4, 1)]
     tagger.train()
-    logits = predict_logits(tagger, batches)
+    logits = predict_logits(tagger, batches, device="cpu")
     assert [tuple(x.shape) for x in logits] == [(3, 7, len(LABELS)), (2, 4, len(LABELS))]  # (B, T, C)
     assert tagger.training  # mode restored
     tagger.eval()
@@ -149,7 +149,7 @@ def test_a_tagger_learns_a_toy_tagging_task(encoder) -> None:
     batch["labels"] = torch.where(batch["labels"] == IGNORE_INDEX, batch["labels"], batch["input_ids"] % len(LABELS))
     tagger = build_tagger(encoder, LABELS, dropout=0.0)
     cfg = TrainConfig(lr=1e-2, max_steps=60, warmup_steps=0, log_every=1, progress=False)
-    history = fit(tagger, tagging_loss_fn(), [batch], cfg=cfg)
+    history = fit(tagger, tagging_loss_fn(), [batch], cfg=cfg, device="cpu")
     assert history.train[-1]["loss"] < 0.1 * history.train[0]["loss"]
 
 

@@ -100,3 +100,62 @@ def test_package_is_importable_with_its_version():
     import rmdlib
 
     assert rmdlib.__version__ == _pyproject()["project"]["version"]
+
+
+def _requires_python() -> dict[str, object]:
+    """name -> Requires-Python (its PyPI metadata) of each pin installed here at exactly its pinned version."""
+    from importlib import metadata
+
+    from packaging.specifiers import SpecifierSet
+
+    needs = {}
+    for name, version in _constraints().items():
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue  # an extra not installed here (bench, uriel): checked by hand, see the README
+        if dist.version == version:
+            needs[name] = SpecifierSet(dist.metadata.get("Requires-Python") or "")
+    return needs
+
+
+def _floor(text: str, pattern: str) -> str:
+    import re
+
+    return re.search(pattern, text).group(1)
+
+
+def test_declared_python_floor_is_what_the_pinned_dependencies_need():
+    """requires-python is the floor of the pinned runtime dependencies (transformers 5.23 needs 3.11).
+
+    The tested environment (constraints.txt with the book's extras; environment.yml
+    and the README) needs more: soupsieve 4.1.2, under beautifulsoup4 and the
+    book's theme, needs 3.11.5.  Each floor is accepted by every pin it covers and
+    refused, just below it, by at least one: neither is lower or higher than needed.
+    """
+    needs = _requires_python()
+    runtime = {Requirement(line).name.lower() for line in _pyproject()["project"]["dependencies"]}
+    package = _floor(_pyproject()["project"]["requires-python"], r">=([\d.]+)")
+    env = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
+    environment = _floor(" ".join(d for d in env["dependencies"] if isinstance(d, str)), r"python>=([\d.]+)")
+    assert str(needs["transformers"]) == ">=3.11.0" and package == "3.11"
+    for floor, names, below in ((package, runtime, "3.10.99"), (environment, set(needs), "3.11.4")):
+        covered = {n: spec for n, spec in needs.items() if n in names}
+        refused = {n: str(spec) for n, spec in covered.items() if not spec.contains(floor)}
+        assert not refused, f"pins that need more than Python >= {floor}: {refused}"
+        assert any(not spec.contains(below) for spec in covered.values()), f"no pin needs Python >= {floor}"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"Python >= {package}" in readme and f"Python >= {environment}" in readme
+
+
+def test_colab_install_cells_install_the_release_tag():
+    """Every chapter installs ``git+REPO@v<__version__>`` (tools/sync.py writes it), with torch held."""
+    import re
+
+    import rmdlib
+
+    for py in sorted((ROOT / "chapters").glob("[0-9][0-9]_*.py")) + [ROOT / "project" / "starter.py"]:
+        source = py.read_text(encoding="utf-8")
+        assert re.search(r'^\s*TAG = "v' + re.escape(rmdlib.__version__) + '"', source, re.MULTILINE), py.name
+        assert 'f"rmdlib @ git+{REPO}@{TAG}"' in source, py.name
+        assert '"-c", "/tmp/keep-torch.txt"' in source and 'f"torch=={torch.__version__}' in source, py.name

@@ -174,11 +174,11 @@ def test_wrappers_train_with_fit_and_evaluate_the_clean_loss():
         assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
         model.zero_grad(set_to_none=True)
         hist = fit(model, wrap(tagging_loss_fn()), [batch], cfg=TrainConfig(max_steps=2, log_every=1, lr=1e-2,
-                                                                          progress=False))
+                                                                          progress=False), device="cpu")
         assert {"clean", "adv"} <= set(hist.train[-1])
         assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
-        clean = evaluate(model, [batch], tagging_loss_fn())["loss"]
-        assert evaluate(model, [batch], wrap(tagging_loss_fn()))["loss"] == pytest.approx(clean)
+        clean = evaluate(model, [batch], tagging_loss_fn(), device="cpu")["loss"]
+        assert evaluate(model, [batch], wrap(tagging_loss_fn()), device="cpu")["loss"] == pytest.approx(clean)
 
 
 def test_loss_fn_must_call_embeddings_once():

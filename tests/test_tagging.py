@@ -45,11 +45,11 @@ def test_windowed_prediction_gives_every_word_its_first_subtoken_tag(world):
     assert len(windows(split, tok, cfg)) > len(split)  # windowing really happens
     expected = [[names[tok(w, add_special_tokens=False)["input_ids"][0] % len(names)] for w in words]
                 for words in split["tokens"]]
-    pred = predict_tags(model, tok, split["tokens"], max_length=12, stride=4, batch_size=7)
+    pred = predict_tags(model, tok, split["tokens"], max_length=12, stride=4, batch_size=7, device="cpu")
     assert pred == expected
     gold = [[names[t] for t in tags] for tags in split["ner_tags"]]
-    assert evaluate_tagger(model, tok, split, cfg) == entity_scores(gold, expected)
-    assert predict_split(model, tok, split, cfg) == (gold, expected)
+    assert evaluate_tagger(model, tok, split, cfg, device="cpu") == entity_scores(gold, expected)
+    assert predict_split(model, tok, split, cfg, device="cpu") == (gold, expected)
 
 
 @pytest.mark.slow
@@ -59,8 +59,8 @@ def test_finetuning_beats_the_majority_baseline_by_a_margin(world):
     encoder = build_encoder(None, vocab_size=tok.vocab_size, hidden=64, layers=2, heads=2)
     cfg = TaggingConfig(batch_size=16, max_length=64)
     train_cfg = TrainConfig(lr=3e-3, epochs=4, warmup_ratio=0.1, monitor="f1", mode="max", seed=0)
-    model, history = finetune_tagger(encoder, ds, tok, train_cfg, cfg)
-    test = evaluate_tagger(model, tok, ds["test"], cfg)
+    model, history = finetune_tagger(encoder, ds, tok, train_cfg, cfg, device="cpu")
+    test = evaluate_tagger(model, tok, ds["test"], cfg, device="cpu")
     names = ds["train"].features["ner_tags"].feature.names
     gold = [[names[t] for t in tags] for tags in ds["test"]["ner_tags"]]
     majority = entity_scores(gold, [["O"] * len(g) for g in gold])["f1"]  # "O" everywhere finds nothing
@@ -123,18 +123,18 @@ def test_finetune_tagger_trains_a_given_tagger_with_a_given_loss(world):
 
     cfg = TaggingConfig(batch_size=16, max_length=64)
     model, history = finetune_tagger(None, small, tok, TrainConfig(lr=1e-3, max_steps=3, seed=0), cfg,
-                                     loss_fn=counting_loss, model=tagger)
+                                     loss_fn=counting_loss, model=tagger, device="cpu")
     assert model is tagger and len(calls) == 3 and all(m is tagger for m in calls)
     assert not torch.equal(tagger.classifier.weight, head)  # trained, starting from the given head
     with pytest.raises(ValueError, match="not both"):
         finetune_tagger(build_encoder(None, vocab_size=tok.vocab_size, hidden=32, layers=1, heads=2), small, tok,
-                        TrainConfig(max_steps=1), cfg, model=tagger)
+                        TrainConfig(max_steps=1), cfg, model=tagger, device="cpu")
     with pytest.raises(ValueError, match="label smoothing"):
         finetune_tagger(None, small, tok, TrainConfig(max_steps=1), TaggingConfig(label_smoothing=0.1),
-                        loss_fn=counting_loss, model=tagger)
+                        loss_fn=counting_loss, model=tagger, device="cpu")
     other = build_tagger(build_encoder(None, vocab_size=tok.vocab_size, hidden=32, layers=1, heads=2), ["O", "X"])
     with pytest.raises(ValueError, match="labels"):
-        finetune_tagger(None, small, tok, TrainConfig(max_steps=1), cfg, model=other)
+        finetune_tagger(None, small, tok, TrainConfig(max_steps=1), cfg, model=other, device="cpu")
 
 
 def test_context_head_reads_exactly_k_subtokens_on_each_side():

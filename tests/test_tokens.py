@@ -408,3 +408,23 @@ def test_invisible_format_characters_are_no_words_but_offsets_still_hold(tok):
     assert labels == [0, 0, 0, 1, 0, 0, 1]
     enc = encode_words(tok, [words], [labels], max_length=32, stride=8)  # every word has a sub-token: no TokensError
     assert sorted(y for y in enc["labels"][0] if y != IGNORE_INDEX) == sorted(labels)
+
+
+def test_batches_are_padded_to_a_multiple_of_8_on_cuda_only(tok):
+    """``pad_multiple`` decides by the device passed, not the machine: tensor cores like multiples of 8."""
+    from rmdlib.tagging import TaggingConfig, train_loader
+    from rmdlib.tokens import pad_multiple
+
+    assert pad_multiple("cuda") == pad_multiple(torch.device("cuda", 1)) == 8
+    assert pad_multiple("cpu") is None and pad_multiple(torch.device("meta")) is None
+    from datasets import Dataset
+
+    ids = [tok("word " + "x " * n)["input_ids"] for n in range(1, 30)]  # lengths 3 .. 31
+    win = Dataset.from_dict({"input_ids": ids, "attention_mask": [[1] * len(i) for i in ids],
+                             "labels": [[0] * len(i) for i in ids]})
+    cfg = TaggingConfig(batch_size=4)
+    cuda = [b["input_ids"].shape[1] for b in train_loader(win, tok, cfg, device="cuda")]
+    cpu = [b["input_ids"].shape[1] for b in train_loader(win, tok, cfg, device="cpu")]
+    assert all(t % 8 == 0 for t in cuda) and sorted(cuda) == sorted(-(-t // 8) * 8 for t in cpu)
+    assert any(t % 8 for t in cpu)  # the CPU gets no extra padding
+    assert all(b["input_ids"].device.type == "cpu" for b in train_loader(win, tok, cfg, device="cuda"))

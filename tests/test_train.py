@@ -24,7 +24,7 @@ def test_fit_overfits_one_batch() -> None:
     loss_fn = lambda m, b: F.cross_entropy(m(b[0]), b[1])  # noqa: E731
     start = loss_fn(model, (x, y)).item()
     cfg = TrainConfig(lr=0.1, weight_decay=0.0, max_steps=60, warmup_steps=0, log_every=1, progress=False)
-    history = fit(model, loss_fn, [(x, y)], cfg=cfg)
+    history = fit(model, loss_fn, [(x, y)], cfg=cfg, device="cpu")
     first, last = history.train[0]["loss"], history.train[-1]["loss"]
     assert first == pytest.approx(start)  # the first record is the untrained model's loss
     assert last < 0.1 * first
@@ -34,7 +34,7 @@ def test_fit_overfits_one_batch() -> None:
 def test_weight_decay_is_chosen_by_tensor_rank() -> None:
     model = TiedTagger()
     model.frozen = nn.Parameter(torch.zeros(3, 3), requires_grad=False)
-    groups = build_optimizer(model, TrainConfig(weight_decay=0.1)).param_groups
+    groups = build_optimizer(model, TrainConfig(weight_decay=0.1), device="cpu").param_groups
     decayed = {id(p) for g in groups if g["weight_decay"] == 0.1 for p in g["params"]}
     plain = {id(p) for g in groups if g["weight_decay"] == 0.0 for p in g["params"]}
     assert decayed == {id(model.emb.weight)}  # the tied matrix, once
@@ -44,7 +44,7 @@ def test_weight_decay_is_chosen_by_tensor_rank() -> None:
 
 def test_adamw_uses_the_fused_kernel_on_cpu_with_plain_adamw_results() -> None:
     model = TiedTagger()
-    opt = build_optimizer(model, TrainConfig(lr=1e-2, weight_decay=0.1))
+    opt = build_optimizer(model, TrainConfig(lr=1e-2, weight_decay=0.1), device="cpu")
     assert opt.defaults["fused"] is True
     reference = TiedTagger()
     reference.load_state_dict(model.state_dict())
@@ -88,7 +88,7 @@ def test_fit_logs_the_lr_each_step_used() -> None:
     torch.manual_seed(0)
     cfg = TrainConfig(lr=0.1, max_steps=8, warmup_ratio=0.25, log_every=1, progress=False)
     batch = toy_batch()
-    history = fit(TiedTagger(), tagging_loss, [batch], cfg=cfg)
+    history = fit(TiedTagger(), tagging_loss, [batch], cfg=cfg, device="cpu")
     assert cfg.warmup(8) == 2 and history.config == asdict(cfg)
     assert [r["lr"] for r in history.train] == pytest.approx([0.1 * lr_factor(s, warmup=2, total=8) for s in range(8)])
     assert all(0.0 <= r["acc"] <= 1.0 for r in history.train)  # the loss function's logs are recorded
@@ -120,9 +120,9 @@ def test_grad_accumulation_equals_one_big_batch() -> None:
     big = nn.Linear(6, 1)
     small = nn.Linear(6, 1)
     small.load_state_dict(big.state_dict())
-    fit(big, loss_fn, [(x, y)], cfg=cfg)
+    fit(big, loss_fn, [(x, y)], cfg=cfg, device="cpu")
     micro = [(x[i:i + 2], y[i:i + 2]) for i in range(0, 8, 2)]
-    fit(small, loss_fn, micro, cfg=TrainConfig(**{**cfg.__dict__, "grad_accum": 4}))
+    fit(small, loss_fn, micro, cfg=TrainConfig(**{**cfg.__dict__, "grad_accum": 4}), device="cpu")
     assert not torch.equal(big.weight, small.weight.new_zeros(1, 6))
     torch.testing.assert_close(small.weight, big.weight, rtol=0, atol=1e-6)
     torch.testing.assert_close(small.bias, big.bias, rtol=0, atol=1e-6)
@@ -138,10 +138,10 @@ def test_loss_scaling_does_not_change_the_update(monkeypatch) -> None:
     torch.manual_seed(0)
     plain, scaled = nn.Linear(6, 1), nn.Linear(6, 1)
     scaled.load_state_dict(plain.state_dict())
-    history = fit(plain, loss_fn, [(x, y)], cfg=cfg)
+    history = fit(plain, loss_fn, [(x, y)], cfg=cfg, device="cpu")
     assert all(r["grad_norm"] > 0.05 for r in history.train)
     monkeypatch.setattr(train, "_amp", lambda device, amp: (None, torch.amp.GradScaler("cpu", init_scale=2.0**10)))
-    fit(scaled, loss_fn, [(x, y)], cfg=cfg)
+    fit(scaled, loss_fn, [(x, y)], cfg=cfg, device="cpu")
     torch.testing.assert_close(scaled.weight, plain.weight, rtol=0, atol=1e-6)
 
 
@@ -166,7 +166,7 @@ def test_early_stopping_stops_after_patience_and_restores_best() -> None:
     cfg = TrainConfig(lr=0.05, max_steps=20, eval_every=1, monitor="f1", mode="max", patience=3, progress=False)
     torch.manual_seed(0)
     model = TiedTagger()
-    history = fit(model, tagging_loss, [batch], cfg=cfg, eval_fn=eval_fn)
+    history = fit(model, tagging_loss, [batch], cfg=cfg, eval_fn=eval_fn, device="cpu")
     assert [e["f1"] for e in history.evals] == [0.5, 0.7, 0.6, 0.65, 0.69]
     assert history.stopped_early and history.best == (2, 0.7) and history.evals_since_best == 3
     assert history.train[-1]["step"] == 5
@@ -179,7 +179,7 @@ def test_early_stopping_needs_the_monitored_metric() -> None:
     batch = (torch.randn(2, 3), torch.randn(2, 1))
     cfg = TrainConfig(max_steps=2, monitor="f1", progress=False)
     with pytest.raises(TrainConfigError, match="f1"):
-        fit(nn.Linear(3, 1), lambda m, b: F.mse_loss(m(b[0]), b[1]), [batch], [batch], cfg)
+        fit(nn.Linear(3, 1), lambda m, b: F.mse_loss(m(b[0]), b[1]), [batch], [batch], cfg, device="cpu")
 
 
 def test_evaluate_is_the_mean_batch_loss_and_restores_mode() -> None:
@@ -190,11 +190,11 @@ def test_evaluate_is_the_mean_batch_loss_and_restores_mode() -> None:
     model.eval()
     expected = sum(F.mse_loss(model(x), y).item() for x, y in batches) / 3
     model.train()
-    out = evaluate(model, batches, loss_fn)
+    out = evaluate(model, batches, loss_fn, device="cpu")
     assert out["loss"] == pytest.approx(expected) and out["double"] == pytest.approx(2 * expected)
     assert model.training
     model.eval()
-    evaluate(model, batches, loss_fn)
+    evaluate(model, batches, loss_fn, device="cpu")
     assert not model.training
 
 
@@ -223,7 +223,7 @@ def test_progress_bar_only_on_a_terminal(monkeypatch) -> None:
 def test_fit_is_quiet_when_not_a_terminal(capsys, monkeypatch) -> None:
     monkeypatch.delenv("RMD_PROGRESS", raising=False)
     fit(nn.Linear(3, 1), lambda m, b: F.mse_loss(m(b[0]), b[1]), [(torch.randn(2, 3), torch.randn(2, 1))],
-        cfg=TrainConfig(max_steps=3))
+        cfg=TrainConfig(max_steps=3), device="cpu")
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
 
@@ -258,3 +258,103 @@ def test_config_rejects_bad_values() -> None:
     assert TrainConfig(max_steps=7).total_steps(None) == 7
     with pytest.raises(TrainConfigError, match="max_steps"):
         cfg.total_steps(None)
+
+
+def test_a_step_the_fp16_scaler_skips_does_not_advance_the_schedule(monkeypatch) -> None:
+    """An overflow (inf loss) makes the GradScaler skip optimizer.step and halve its scale: the lr stays put.
+
+    A real GradScaler (CPU) stands in for CUDA's: fit's rule reads only its scale.
+    Step 2's loss is inf, so step 2 changes no weight and step 3 runs at step 2's lr;
+    the schedule then follows the steps the optimizer really took.
+    """
+    import rmdlib.train as train
+
+    x, y = torch.randn(8, 6, generator=torch.Generator().manual_seed(2)), torch.randn(8, 1)
+    calls, weights = [], []
+
+    def loss_fn(m, b):
+        calls.append(len(calls) + 1)
+        weights.append(m.weight.detach().clone())
+        loss = F.mse_loss(m(b[0]), b[1])
+        return loss * float("inf") if len(calls) == 2 else loss
+
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    monkeypatch.setattr(train, "_amp", lambda device, amp: (None, scaler))
+    cfg = TrainConfig(lr=0.1, max_steps=4, warmup_steps=0, log_every=1, progress=False)
+    torch.manual_seed(0)
+    history = fit(nn.Linear(6, 1), loss_fn, [(x, y)], cfg=cfg, device="cpu")
+    lrs = [r["lr"] for r in history.train]
+    decay = [lr_factor(s, warmup=0, total=4) * 0.1 for s in range(4)]  # 0.1, 0.075, 0.05, 0.025
+    assert lrs == pytest.approx([decay[0], decay[1], decay[1], decay[2]])  # step 3 repeats step 2's lr
+    torch.testing.assert_close(weights[2], weights[1], rtol=0, atol=0)  # the skipped step moved nothing
+    assert not torch.equal(weights[1], weights[0]) and not torch.equal(weights[3], weights[2])
+    assert scaler.get_scale() == 2.0**9  # halved once, by the one overflow
+
+
+def test_optimizer_step_reports_a_skip_by_the_scale_it_lowered() -> None:
+    """``_optimizer_step``'s rule on a scaler whose ``update`` lowers the scale (it skipped) and one that does not."""
+    from rmdlib.train import _optimizer_step
+
+    class Scaler:  # the GradScaler interface fit uses; a skip shows as a lower scale after update()
+        def __init__(self, skip: bool) -> None:
+            self.skip, self.scale = skip, 8.0
+
+        def is_enabled(self):
+            return True
+
+        def get_scale(self):
+            return self.scale
+
+        def unscale_(self, optimizer):
+            pass
+
+        def step(self, optimizer):
+            if not self.skip:
+                optimizer.step()
+
+        def update(self):
+            self.scale = self.scale / 2 if self.skip else self.scale
+
+    for skip in (True, False):
+        model = nn.Linear(3, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+        scheduler = build_scheduler(optimizer, warmup=0, total=10)
+        model(torch.ones(1, 3)).sum().backward()
+        before = model.weight.detach().clone()
+        _, stepped = _optimizer_step(model, optimizer, scheduler, Scaler(skip), grad_clip=None)
+        assert stepped is (not skip)
+        assert scheduler.last_epoch == (0 if skip else 1)
+        assert torch.equal(model.weight, before) is skip
+        assert all(p.grad is None for p in model.parameters())  # gradients cleared either way
+
+
+def test_ddp_micro_batches_but_the_last_skip_the_all_reduce() -> None:
+    """With grad_accum = 3, fit runs forward *and backward* of micro-batches 1 and 2 inside ``no_sync()``.
+
+    DDP all-reduces during backward; a spy records, for each backward, whether it
+    ran inside the model's ``no_sync`` context (a DDP model's; a plain model has none).
+    """
+    import contextlib
+
+    class SpyDDP(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin, self.syncing, self.backwards = nn.Linear(4, 1), True, []
+            self.lin.weight.register_hook(lambda g: self.backwards.append(self.syncing) or g)
+
+        @contextlib.contextmanager
+        def no_sync(self):
+            self.syncing = False
+            try:
+                yield
+            finally:
+                self.syncing = True
+
+        def forward(self, x):
+            return self.lin(x)
+
+    model = SpyDDP()
+    batches = [(torch.randn(2, 4), torch.randn(2, 1)) for _ in range(6)]
+    cfg = TrainConfig(max_steps=2, grad_accum=3, progress=False)
+    fit(model, lambda m, b: F.mse_loss(m(b[0]), b[1]), batches, cfg=cfg, device="cpu")
+    assert model.backwards == [False, False, True, False, False, True]  # all-reduce once per optimizer step

@@ -186,7 +186,7 @@ def test_continue_pretraining_lowers_the_loss_on_target_text_and_leaves_the_inpu
     pair = zoo.new_pair(cfg, tok)
     before = {k: v.clone() for k, v in pair.state_dict().items()}
     texts = transfer.as_documents(transfer.noisy_domain(synth.ner_splits(0, 200, 0, 0)["train"]), 4)
-    adapted, history = transfer.continue_pretraining(pair, tok, texts, steps=40, cfg=cfg)
+    adapted, history = transfer.continue_pretraining(pair, tok, texts, steps=40, cfg=cfg, device="cpu")
     assert all(torch.equal(v, pair.state_dict()[k]) for k, v in before.items())
     assert adapted.generator.electra.embeddings is adapted.discriminator.electra.embeddings
     first, last = history.train[0]["mlm_loss"], history.train[-1]["mlm_loss"]

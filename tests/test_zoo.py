@@ -55,13 +55,13 @@ def test_pack_cuts_the_concatenation_into_cls_sep_rows() -> None:
 
 
 def test_second_call_hits_the_cache_and_returns_identical_weights(monkeypatch) -> None:
-    first = zoo.cached_pretrain(TINY, zoo.tokenizer(OFFLINE, TINY), zoo.pretraining_texts(OFFLINE, TINY))
+    first = zoo.cached_pretrain(TINY, zoo.tokenizer(OFFLINE, TINY), zoo.pretraining_texts(OFFLINE, TINY), device="cpu")
     assert len(first.history.train) == TINY.steps and first.history.train[-1]["step"] == TINY.steps
     assert {"gen_acc", "disc_acc", "tokens_per_s"} <= set(first.history.train[0])
     weights = _state(first.pair)
     monkeypatch.setattr(zoo, "fit", lambda *a, **k: pytest.fail("pretrained again despite the cache"))
     pair = zoo.electra_pair(OFFLINE, TINY)
-    again = zoo.cached_pretrain(TINY, zoo.tokenizer(OFFLINE, TINY), zoo.pretraining_texts(OFFLINE, TINY))
+    again = zoo.cached_pretrain(TINY, zoo.tokenizer(OFFLINE, TINY), zoo.pretraining_texts(OFFLINE, TINY), device="cpu")
     for other in (pair, again.pair):
         assert other.state_dict().keys() == weights.keys()
         for k, v in other.state_dict().items():
@@ -123,9 +123,9 @@ def test_pretraining_is_a_function_of_the_config_and_leaves_global_rng_alone() -
     torch.manual_seed(123)
     expected_next = torch.rand(3)
     torch.manual_seed(123)
-    a, hist_a, _ = zoo.pretrain(TINY, tok, texts)
+    a, hist_a, _ = zoo.pretrain(TINY, tok, texts, device="cpu")
     assert torch.equal(torch.rand(3), expected_next)
-    b, hist_b, _ = zoo.pretrain(TINY, tok, texts)
+    b, hist_b, _ = zoo.pretrain(TINY, tok, texts, device="cpu")
     assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
     assert [r["loss"] for r in hist_a.train] == [r["loss"] for r in hist_b.train]
 
@@ -202,7 +202,7 @@ def test_the_books_pretraining_run_teaches_the_discriminator_on_held_out_micro_w
     AUC 0.55 and an accuracy at the baseline (chapter 3's collapse).
     """
     tok = zoo.tokenizer(OFFLINE)
-    pair, history, _ = zoo.pretrain(zoo.PRETRAIN, tok, zoo.pretraining_texts(OFFLINE))
+    pair, history, _ = zoo.pretrain(zoo.PRETRAIN, tok, zoo.pretraining_texts(OFFLINE), device="cpu")
     rows = zoo.pack(tok, zoo.pretraining_texts(OFFLINE, split="heldout"), zoo.PRETRAIN.max_length)[:256]
     with torch.no_grad():
         out = rtd.rtd_step(pair, {"input_ids": rows, "attention_mask": torch.ones_like(rows)},

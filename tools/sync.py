@@ -1,7 +1,11 @@
 """Keep the chapters in sync: ``python tools/sync.py`` (run by ``make sync``).
 
 1. Writes the repository URL from ``_config.yml`` (the one place it is set)
-   into every chapter's Colab install cell (the ``REPO = "..."`` line).
+   into every chapter's Colab install cell (the ``REPO = "..."`` line), and the
+   release tag ``v<rmdlib.__version__>`` that cell installs (the ``TAG = "..."``
+   line): Colab installs the tagged release, never the moving default branch.
+   Releasing (README, "Releases") bumps ``__version__``, runs ``make sync`` and
+   pushes the tag ``git tag v<version>``.
 2. Re-pairs every ``chapters/NN_name.py`` (Jupytext percent format, the
    reviewed source) with ``chapters/NN_name.ipynb``, without outputs.
 3. Writes the Colab edition, ``colab/NN_name.ipynb``: the same chapter in plain
@@ -32,6 +36,8 @@ CHAPTERS = ROOT / "chapters"
 PROJECT = ROOT / "project"  # the course project's starter notebook, paired like a chapter
 COLAB = ROOT / "colab"
 REPO_LINE = re.compile(r'^(\s*REPO = )"[^"]*"', re.MULTILINE)
+TAG_LINE = re.compile(r'^(\s*TAG = )"[^"]*"', re.MULTILINE)
+VERSION = re.compile(r'^__version__ = "([^"]+)"', re.MULTILINE)
 
 
 def repository_url() -> str:
@@ -59,9 +65,16 @@ def colab_text(py: Path, links: colab_edition.Links) -> str:
     return colab_edition.notebook_text(colab_edition.colab_notebook(paired_notebook(py), links, py.stem))
 
 
-def with_repo_url(source: str, url: str) -> str:
-    """The chapter source with its Colab install cell pointing at ``url``."""
-    return REPO_LINE.sub(lambda m: f'{m.group(1)}"{url}"', source)
+def release_tag() -> str:
+    """The git tag of this rmdlib release, ``v`` + ``rmdlib.__version__`` (read, not imported)."""
+    return "v" + VERSION.search((ROOT / "rmdlib" / "__init__.py").read_text(encoding="utf-8")).group(1)
+
+
+def with_repo_url(source: str, url: str, tag: str | None = None) -> str:
+    """The chapter source with its Colab install cell pointing at ``url`` and the release ``tag``."""
+    tag = tag or release_tag()
+    source = REPO_LINE.sub(lambda m: f'{m.group(1)}"{url}"', source)
+    return TAG_LINE.sub(lambda m: f'{m.group(1)}"{tag}"', source)
 
 
 def paired_notebook(py: Path) -> nbformat.NotebookNode:
@@ -89,8 +102,11 @@ def problems() -> list[str]:
         source = py.read_text(encoding="utf-8")
         if 'REPO = "' not in source:
             found.append(f"{py.name}: no Colab install cell (a REPO = \"...\" line)")
+        elif 'TAG = "' not in source or "git+{REPO}@{TAG}" not in source:
+            found.append(f"{py.name}: the Colab install cell must install the release tag (git+{{REPO}}@{{TAG}})")
         elif with_repo_url(source, url) != source:
-            found.append(f"{py.name}: Colab install cell does not use {url} from _config.yml")
+            found.append(f"{py.name}: Colab install cell does not use {url} from _config.yml "
+                         f"and the release tag {release_tag()}")
         ipynb = py.with_suffix(".ipynb")
         if not ipynb.exists():
             found.append(f"{py.name}: no paired {ipynb.name}")
