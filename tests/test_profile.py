@@ -94,3 +94,20 @@ def test_scale_rounds_and_never_reaches_zero():
     assert PROFILES["offline"].n(10) == 10
     assert PROFILES["colab"].n(10) == 80
     assert PROFILES["offline"].n(0) == 1
+
+
+def test_rmd_scale_replaces_the_profiles_scale_and_says_so(monkeypatch, capsys):
+    monkeypatch.setenv("RMD_PROFILE", "colab")
+    monkeypatch.setenv("RMD_SCALE", "0.02")
+    p = setup(seed=0)
+    assert p.scale == 0.02 and p.n(200) == 4 and p.n(10) == 1
+    assert "scale=0.02 (RMD_SCALE)" in capsys.readouterr().out
+    monkeypatch.delenv("RMD_SCALE")
+    assert setup(verbose=False).scale == PROFILES["colab"].scale
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "nan", "small"])
+def test_rmd_scale_must_be_a_positive_number(monkeypatch, bad):
+    monkeypatch.setenv("RMD_SCALE", bad)
+    with pytest.raises(ValueError, match=f"RMD_SCALE='{bad}': expected a positive number"):
+        setup(verbose=False)
