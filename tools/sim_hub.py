@@ -626,7 +626,7 @@ def main(argv=None) -> int:
     b.add_argument("--models", nargs="*", help="Hub ids (default: every rmdlib.hub.MODELS entry)")
     b.add_argument("--datasets", nargs="*", help="conll2003 wikiann ud-english-ewt wikitext-2 (default: all)")
     r = sub.add_parser("run", help="serve --hub and run a command against it (after --)")
-    r.add_argument("--hf-home", type=Path, help="HF_HOME for the command (default: a fresh <hub>/hf-home)")
+    r.add_argument("--hf-home", type=Path, help="HF_HOME for the command, kept (default: <hub>/hf-home, emptied first)")
     r.add_argument("argv", nargs=argparse.REMAINDER)
     s = sub.add_parser("serve", help="serve --hub until interrupted")
     s.add_argument("--port", type=int, default=0)
@@ -643,8 +643,10 @@ def main(argv=None) -> int:
         except KeyboardInterrupt:
             return 0
     cmd = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
-    hf_home = args.hf_home or args.hub / "hf-home"
-    shutil.rmtree(hf_home, ignore_errors=True)
+    hf_home = args.hf_home
+    if hf_home is None:  # a fresh cache each run: every file is downloaded through the server
+        hf_home = args.hub / "hf-home"
+        shutil.rmtree(hf_home, ignore_errors=True)
     try:
         rc = subprocess.call(cmd, env=hub_env(endpoint, hf_home))
     finally:
