@@ -36,7 +36,7 @@ EDITION ?= student
 BOOK_OUT := $(if $(filter instructor,$(EDITION)),--path-output _build/instructor,)
 INSTRUCTOR_HTML := _build/instructor/_build/html
 
-.PHONY: install book book-cached test pytest sync clean browser check-html
+.PHONY: install book book-cached test pytest sync clean browser check-html colab-check
 
 install: $(STAMP)
 
@@ -89,6 +89,14 @@ browser:
 	elif ! fc-list :lang=zh 2>/dev/null | grep -q . && can_apt; then \
 		{ apt-get update -qq && $(APT_INSTALL) fonts-wqy-zenhei >/dev/null; } || echo "no CJK font: the screenshots show boxes for Chinese"; \
 	fi
+
+# The colab profile as a Colab user runs it (colab/NN_name.ipynb, from_pretrained and
+# load_dataset at the pinned revisions, the registry's size and label checks), on CPU,
+# against a simulated Hub on 127.0.0.1 (tools/sim_hub.py, built once into _build/sim-hub)
+# at a smoke scale (RMD_SCALE): prints each chapter's time. COLAB_SCALE=0.1 runs bigger.
+COLAB_SCALE ?= 0.02
+colab-check: $(STAMP)
+	$(PY) tools/colab_check.py --scale $(COLAB_SCALE)
 
 sync: $(STAMP)
 	$(PY) tools/sync.py

@@ -318,7 +318,10 @@ plt.show()
 
 # %%
 heldout = zoo.pretraining_texts(P, cfg, split="heldout")
-held_ids = zoo.pack(tok, heldout, cfg.max_length)  # (N, T)
+# (N, T), at most 64 rows in one batch: the micro-world's held-out text fills 43; the
+# colab profile's WikiText-2 test split would fill ~2,000 and its generator logits
+# over a 30,522-word vocabulary would not fit in memory
+held_ids = zoo.pack(tok, heldout, cfg.max_length)[:64]
 held_batch = {"input_ids": held_ids, "attention_mask": torch.ones_like(held_ids)}
 with torch.no_grad():
     out = rtd.rtd_step(pair, held_batch,

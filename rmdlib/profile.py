@@ -10,7 +10,9 @@ torch, picks the device and prints one line saying which profile runs and why:
 * ``full``    -- only on request: base-size models, full epochs.
 
 ``RMD_PROFILE`` overrides the automatic choice; ``RMD_DATA`` points chapters at
-a directory of local data files (see :func:`rmdlib.data.load_ner`).
+a directory of local data files (see :func:`rmdlib.data.load_ner`); ``RMD_SCALE``
+replaces the profile's ``scale`` (``make colab-check`` runs the colab profile at a
+smoke scale on CPU against a simulated Hub).
 Used in every chapter.
 """
 
@@ -154,8 +156,19 @@ def setup(seed: int = 0, profile: str | None = None, *, verbose: bool = True) ->
         data_dir=Path(data_dir) if data_dir else None,
         started=time.perf_counter(),
     )
+    scale = os.environ.get("RMD_SCALE", "").strip()
+    if scale:
+        try:
+            value = float(scale)
+        except ValueError:
+            value = float("nan")
+        if not value > 0:  # also refuses nan
+            raise ValueError(f"RMD_SCALE={scale!r}: expected a positive number (the profile's scale is "
+                             f"{chosen.scale})")
+        chosen = replace(chosen, scale=value)
     if verbose:
         extra = f" data={chosen.data_dir}" if chosen.data_dir else ""
+        extra += f" scale={chosen.scale:g} (RMD_SCALE)" if scale else ""
         print(f"rmdlib: profile={name} device={device.type} seed={seed}{extra} ({reason})")
     return chosen
 

@@ -103,3 +103,20 @@ def test_elapsed_counts_from_setup(monkeypatch):
     P = setup(profile="offline", verbose=False)
     assert P.started == 100.0
     assert P.elapsed() == 42.5
+
+
+def test_rmd_scale_replaces_the_profiles_scale_and_says_so(monkeypatch, capsys):
+    monkeypatch.setenv("RMD_PROFILE", "colab")
+    monkeypatch.setenv("RMD_SCALE", "0.02")
+    p = setup(seed=0)
+    assert p.scale == 0.02 and p.n(200) == 4 and p.n(10) == 1
+    assert "scale=0.02 (RMD_SCALE)" in capsys.readouterr().out
+    monkeypatch.delenv("RMD_SCALE")
+    assert setup(verbose=False).scale == PROFILES["colab"].scale
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "nan", "small"])
+def test_rmd_scale_must_be_a_positive_number(monkeypatch, bad):
+    monkeypatch.setenv("RMD_SCALE", bad)
+    with pytest.raises(ValueError, match=f"RMD_SCALE='{bad}': expected a positive number"):
+        setup(verbose=False)
