@@ -464,10 +464,9 @@ glue("wall_ratio", run.seconds / mlm_seconds);
 # {glue:text}`mlm_tokens_per_s:,.0f` tokens/s ({glue:text}`mlm_seconds:.1f` s), a
 # wall-clock ratio of {glue:text}`wall_ratio:.2f`. The FLOP estimate ignores what a
 # CPU also spends time on: two models mean twice the small kernels, layer norms
-# and softmaxes, plus sampling and the corruption step; the MLM run skips the output
-# layer at the positions it does not score, which the generator computes everywhere;
-# and on a shared machine
-# the clock also measures everyone else's work. (If the RTD run came from
+# and softmaxes, plus sampling and the corruption step. It also charges the MLM run
+# for the output layer at the positions it skips, and on a shared machine the clock
+# measures everyone else's work too. (If the RTD run came from
 # the cache, its time was measured on the machine that made it.) The MLM model
 # reaches a masked-token accuracy of {glue:text}`mlm_final_acc:.1%`, against the
 # much narrower generator's {glue:text}`final_gen_acc:.1%`.
