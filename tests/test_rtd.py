@@ -243,6 +243,14 @@ def test_mlm_baseline_has_the_discriminator_backbone_and_its_loss() -> None:
                          attention_mask=batch["attention_mask"], generator=_gen(24), **asdict(BERT_MASKING))
     logits = mlm(input_ids=masked.masked_ids, attention_mask=batch["attention_mask"]).logits
     torch.testing.assert_close(loss, mlm_loss(logits, masked.mlm_labels))
+    # the output layer runs only at the picked positions: same gradients as the full (B, T, V) logits
+    grads = torch.autograd.grad(loss, list(mlm.parameters()), allow_unused=True)
+    reference = torch.autograd.grad(mlm_loss(logits, masked.mlm_labels), list(mlm.parameters()),
+                                    allow_unused=True)
+    for g, r in zip(grads, reference):
+        assert (g is None) == (r is None)
+        if g is not None:
+            torch.testing.assert_close(g, r)
 
 
 def test_saved_discriminator_loads_with_auto_and_electra_classes(tmp_path) -> None:
