@@ -300,7 +300,7 @@ print(f"prod(1 - lr_t * wd) over {STEPS} steps = {shrink:.4f}")
 # %% [markdown]
 # With $\lambda$ = {glue:text}`wd:.1f` and this schedule, decay alone would shrink an
 # untouched weight by {glue:text}`wd_shrink_loss:.1%` over the run. That is gentle: at
-# a few dozen steps weight decay is a small force: an ablation arm for it would cost as
+# a run this short weight decay is a small force: an ablation arm for it would cost as
 # much as any other and could show nothing, so section 5 leaves it out.
 #
 # **Label smoothing** {cite}`szegedy2016rethinking` trains against the target
@@ -434,9 +434,8 @@ print(f"median example norm {median_norm:.3f}; eps = {EPSILON['fgm']:.4f}; "
 # {glue:text}`final_val_f1:.3f` without it). We use
 # $\varepsilon$ = {glue:text}`eps_share:.0%` of the median example norm,
 # {glue:text}`eps:.4f`, for FGM (and for PGD, with $K = 2$ steps of
-# $\alpha = \varepsilon/2$, where it is used). The share comes from a trial of 0.05 and 0.2 made while this
-# chapter was written (0.2 also ended at F1 0); exercise 2 sweeps it properly, choosing
-# on the validation split.
+# $\alpha = \varepsilon/2$, where it is used). The share is a round first guess, not a
+# tuned value; exercise 2 sweeps it, choosing on the validation split.
 #
 # ## 5. The ablation
 #
