@@ -247,7 +247,7 @@ glue("overfit_line",
      if overfits else
      "In this run the validation loss does not clearly rise while the training loss "
      "falls, so the curves show less of it than this section expects; read the "
-     "ablation below with that in mind.", markdown=True)
+     "ablation below with that in mind.")
 drop_delta = float(drop_evals["f1"].iloc[-1] - evals["f1"].iloc[-1])
 glue("drop_curve_line",
      f"ends {abs(drop_delta):.3f} {'above' if drop_delta > 0 else 'below'} it"
@@ -261,7 +261,7 @@ glue("drop_curve_line",
 # {glue:text}`final_val_f1:.3f` on the validation split. The validation loss is lowest,
 # {glue:text}`min_val_loss:.3f`, at step {glue:text}`min_val_loss_step:d` and ends at
 # {glue:text}`final_val_loss:.3f`. A widening gap between training and validation is
-# {term}`overfitting`. {glue:md}`overfit_line` The same seed with dropout 0.1
+# {term}`overfitting`. {glue:text}`overfit_line` The same seed with dropout 0.1
 # (right panel) {glue:text}`drop_curve_line` on validation F1; one seed proves nothing,
 # which is what section 5 is for. Note that loss and F1 need not move together: a
 # memorising model grows more confident, so each of its remaining mistakes costs more
@@ -422,7 +422,7 @@ big_f1 = evaluate_tagger(big_model, tok, small["validation"], TAGGING)["f1"]
 glue("eps1_val_f1", big_f1)
 glue("eps1_line", "and indeed a run with ε = 1 ends with validation F1"
      if big_f1 < 0.5 * evals["f1"].iloc[-1] else
-     "yet here a run with ε = 1 still reaches validation F1", markdown=True)
+     "yet here a run with ε = 1 still reaches validation F1")
 print(f"median example norm {median_norm:.3f}; eps = {EPSILON['fgm']:.4f}; "
       f"with eps = 1: validation F1 {big_f1:.3f}")
 
@@ -430,7 +430,7 @@ print(f"median example norm {median_norm:.3f}; eps = {EPSILON['fgm']:.4f}; "
 # One token's embedding has norm {glue:text}`token_norm:.3f` on average and a whole
 # example {glue:text}`example_norm:.2f` (median). An $\varepsilon$ of 1 would be
 # {glue:text}`eps1_share:.0%` of the whole input, not a small perturbation,
-# {glue:md}`eps1_line` {glue:text}`eps1_val_f1:.3f` (against
+# {glue:text}`eps1_line` {glue:text}`eps1_val_f1:.3f` (against
 # {glue:text}`final_val_f1:.3f` without it). We use
 # $\varepsilon$ = {glue:text}`eps_share:.0%` of the median example norm,
 # {glue:text}`eps:.4f`, for FGM (and for PGD, with $K = 2$ steps of
