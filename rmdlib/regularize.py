@@ -102,8 +102,9 @@ def fgm(loss_fn: LossFn, *, epsilon: float = 1.0) -> LossFn:
     of Goodfellow et al. 2015).  The norm is per example b over its tokens and
     embedding dims, with padding (``attention_mask == 0``) zeroed first, so pads
     are never perturbed and every example's r has norm eps (0 where g_b = 0).
-    Scale of eps: Miyato's eps = 5 is for *normalised* embeddings; on raw
-    BERT/ELECTRA word embeddings the usual fine-tuning choice is eps ~ 1.
+    Scale of eps: Miyato's eps = 5 (their released code) is for *normalised*
+    embeddings; for raw embeddings measure their norm first (chapter 6 takes a
+    share of the median example norm).
     Returns ``(L_total, logs)`` with ``clean`` and ``adv`` added to the
     wrapped function's logs.  Costs two forward and backward passes.  Used in chapter 6.
     """
