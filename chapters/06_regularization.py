@@ -210,7 +210,7 @@ one_run_seconds = time.perf_counter() - t0
 _, drop_history = finetune(Recipe(dropout=0.1), P.seed, watch=True)
 evals = pd.DataFrame(history.evals)
 best = evals.loc[evals["loss"].idxmin()]
-train_f1 = evaluate_tagger(model, tok, small["train"], TAGGING)["f1"]
+train_f1 = evaluate_tagger(model, tok, small["train"], TAGGING, device=P.device)["f1"]
 
 fig, (ax_loss, ax_f1) = plt.subplots(1, 2, figsize=(11, 3.6))
 history.plot(ax_loss, keys=("loss", "val_loss"))
