@@ -213,7 +213,8 @@ overfits = (evals["loss"].iloc[-1] > best["loss"]
             and history.train[-1]["loss"] < 0.1 * best["loss"])
 assert overfits or P.encoder is not None
 if not overfits:
-    print("This run does not overfit as the text describes (a Hub encoder, other sizes).")
+    print("This run does not overfit as the text describes "
+          "(a Hub encoder, other sizes).")
 
 fig, (ax_loss, ax_f1) = plt.subplots(1, 2, figsize=(11, 3.6))
 history.plot(ax_loss, keys=("loss", "val_loss"))
