@@ -103,7 +103,12 @@ def build_tagger(encoder_or_path: PreTrainedModel | str | Path, labels: Sequence
     config.label2id = {label: i for i, label in enumerate(labels)}
     config.classifier_dropout = dropout  # read by the *ForTokenClassification heads of BERT, ELECTRA, RoBERTa
     tagger = AutoModelForTokenClassification.from_config(config)
-    tagger.base_model.load_state_dict(encoder.base_model.state_dict())  # strict: every encoder tensor copied
+    state = encoder.base_model.state_dict()
+    # BERT-like encoders carry a pooler (the [CLS] head of sentence tasks) that their token
+    # classifiers are built without; it is the one part not copied
+    kept = tagger.base_model.state_dict().keys()
+    state = {k: v for k, v in state.items() if k in kept or not k.startswith("pooler.")}
+    tagger.base_model.load_state_dict(state)  # strict: every other encoder tensor copied
     if isinstance(getattr(tagger, "dropout", None), nn.Dropout):
         tagger.dropout.p = dropout  # for architectures whose head reads another config field
     return tagger.to(encoder.device)

@@ -236,8 +236,12 @@ def _collate(items: list[tuple[torch.Tensor]]) -> dict[str, torch.Tensor]:
 
 
 def pretrain_loader(rows: torch.Tensor, batch_size: int, seed: int) -> DataLoader:
-    """Shuffled batches of packed rows as {input_ids, attention_mask} (B, T); fit re-seeds the order."""
-    return DataLoader(TensorDataset(rows), batch_size=batch_size, shuffle=True, drop_last=True,
+    """Shuffled batches of packed rows as {input_ids, attention_mask} (B, T); fit re-seeds the order.
+
+    Full batches only, except that fewer rows than one batch give that one smaller
+    batch (a small text at a small ``RMD_SCALE``) rather than no batch at all.
+    """
+    return DataLoader(TensorDataset(rows), batch_size=batch_size, shuffle=True, drop_last=len(rows) >= batch_size,
                       collate_fn=_collate, generator=torch.Generator().manual_seed(seed))
 
 

@@ -222,3 +222,15 @@ def test_effective_rank_closed_form_and_degenerate_cases() -> None:
     expected = math.exp(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
     assert effective_rank(*_states(x)) == pytest.approx(expected)
     assert effective_rank(*_states(torch.ones(5, 3))) == 0.0  # identical states: no variation
+
+
+def test_build_tagger_copies_a_bert_encoder_but_its_pooler():
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    bert = BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                intermediate_size=32))  # with a pooler, as AutoModel loads bert-base-cased
+    tagger = build_tagger(bert, ["O", "B-PER", "I-PER"])
+    copied = tagger.base_model.state_dict()
+    assert "pooler.dense.weight" not in copied
+    assert all(torch.equal(copied[k], v) for k, v in bert.state_dict().items() if not k.startswith("pooler."))

@@ -218,3 +218,11 @@ def test_the_books_pretraining_run_teaches_the_discriminator_on_held_out_micro_w
     assert auc > 0.7, auc
     last = history.train[-1]
     assert last["disc_acc"] > 1 - last["replaced_frac"] + 0.01, last  # on the training batches as well
+
+
+def test_pretrain_loader_keeps_full_batches_or_one_short_batch_when_rows_are_fewer():
+    rows = torch.arange(3 * 4).reshape(3, 4)
+    short = list(zoo.pretrain_loader(rows, batch_size=8, seed=0))
+    assert len(short) == 1 and sorted(short[0]["input_ids"][:, 0].tolist()) == [0, 4, 8]
+    full = list(zoo.pretrain_loader(torch.arange(10 * 4).reshape(10, 4), batch_size=4, seed=0))
+    assert [b["input_ids"].shape[0] for b in full] == [4, 4]  # the last 2 rows are dropped
