@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -172,9 +173,17 @@ def check_ddp(steps: int, accum: int) -> dict:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                __file__, "--ddp-worker", str(out), "--ddp-steps", str(steps), "--ddp-accum", str(accum)]
         env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-        if done.returncode != 0:
-            raise RuntimeError(f"torchrun failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        # its own process group, so that a timeout ends torchrun *and* its workers
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        try:
+            _, stderr = proc.communicate(timeout=900)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, stderr = proc.communicate()
+            raise RuntimeError(f"torchrun took over 900 s:\n{stderr[-3000:]}") from None
+        if proc.returncode != 0:
+            raise RuntimeError(f"torchrun failed ({proc.returncode}):\n{stderr[-3000:]}")
         return json.loads(out.read_text(encoding="utf-8"))
 
 
