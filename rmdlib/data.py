@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rmdlib.conll import SCHEMES, Sentence, read_conll
@@ -103,6 +103,11 @@ REGISTRY: dict[str, DatasetSpec] = {s.name: s for s in [
         config="wikitext-103-raw-v1", split_sizes={"train": 1_801_350, "validation": 3_760, "test": 4_358},
         task="text", scheme=None, columns={"text": "text"}, note=_WIKITEXT_NOTE),
 ]}
+# WikiANN de / nl / fr / pt (chapter 9's colab cell and benchmarks/transfer_ner.py): the English spec's
+# export and revision, another config folder; every one of these has 20,000 / 10,000 / 10,000 sentences.
+REGISTRY |= {f"wikiann-{lang}": replace(REGISTRY["wikiann-en"], name=f"wikiann-{lang}", data_dir=lang,
+                                        local_dir=f"wikiann/{lang}")
+             for lang in ("de", "nl", "fr", "pt")}
 
 
 def _check_sizes(name: str, found: Mapping[str, int], expected: Mapping[str, int], origin: str) -> None:

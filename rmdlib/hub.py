@@ -11,7 +11,7 @@ Passing ``revision=<commit SHA>`` freezes the files.  :data:`MODELS` holds one
 The Hub is not reachable where this book was written, so the SHAs were found in
 other public code that pinned or cached the same repositories (the ``note``
 says where); where none was found the pin is the branch name ``"main"`` and the
-note says so.  Used in chapter 8.
+note says so.  Used in chapters 8 and 9.
 """
 
 from __future__ import annotations

@@ -61,6 +61,17 @@ def test_registry_pins_every_dataset():
     assert re.fullmatch(r"[0-9a-f]{40}", REGISTRY["wikitext-103"].revision)
 
 
+def test_wikiann_languages_share_the_english_pin_with_their_own_folders():
+    en = REGISTRY["wikiann-en"]
+    for lang in ("de", "nl", "fr", "pt"):
+        s = REGISTRY[f"wikiann-{lang}"]
+        assert (s.path, s.revision, s.split_sizes, s.label_names) == (
+            "unimelb-nlp/wikiann", "refs/convert/parquet", {"train": 20_000, "validation": 10_000, "test": 10_000},
+            WIKIANN_LABELS)
+        assert (s.path, s.revision) == (en.path, en.revision)
+        assert (s.name, s.data_dir, s.local_dir) == (f"wikiann-{lang}", lang, f"wikiann/{lang}")
+
+
 def test_spec_rejects_an_ner_spec_without_labels():
     with pytest.raises(ValueError, match="an NER spec needs label_names"):
         DatasetSpec("x", "a/b", "main", {"train": 1})
