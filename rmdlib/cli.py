@@ -42,7 +42,8 @@ from rmdlib.train import TrainConfig, fit
 
 __all__ = ["main"]
 
-_NOT_FLAGS = {"seed", "checkpoint_dir"}  # --seed also seeds data and model; checkpoints go under --output
+# --seed also seeds data and model; checkpoints go under --output; lr_scale names a model's own modules
+_NOT_FLAGS = {"seed", "checkpoint_dir", "lr_scale"}
 _RUN_CARD = "rmd.json"  # what a run was trained on, so `rmd evaluate DIR` can rebuild the same data
 
 

@@ -20,7 +20,7 @@ import functools
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,6 +43,9 @@ class TrainConfig:
     """Everything that decides a run except the model, the data and the loss.  Used in chapters 3, 4, 5, 6, 7, 8 and 9."""
 
     lr: float = 3e-4  # peak learning rate, reached at the end of warm-up
+    # (prefix, factor) pairs: a parameter whose every name (shared ones have several) starts with prefix
+    # trains at factor * lr, e.g. (("generator.", 10.0),) for ELECTRA's generator alone (param_groups)
+    lr_scale: tuple[tuple[str, float], ...] = ()
     weight_decay: float = 0.01  # decoupled AdamW decay; only matrices (p.dim() >= 2) are decayed
     betas: tuple[float, float] = (0.9, 0.999)  # Adam moment decays (PyTorch's defaults)
     epochs: int = 1  # passes over train_loader; ignored when max_steps is set
@@ -69,6 +72,9 @@ class TrainConfig:
             "amp must be 'auto', 'bf16', 'fp16' or 'off'": self.amp in ("auto", "bf16", "fp16", "off"),
             "grad_accum, epochs and log_every must be >= 1": min(self.grad_accum, self.epochs, self.log_every) >= 1,
             "warmup_ratio must be in [0, 1]": 0.0 <= self.warmup_ratio <= 1.0,
+            "lr_scale must hold (prefix, factor > 0) pairs": all(
+                isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
+                and isinstance(pair[1], (int, float)) and pair[1] > 0 for pair in self.lr_scale),
             "max_steps, eval_every, checkpoint_every and patience must be >= 1 or None": all(
                 v is None or v >= 1 for v in (self.max_steps, self.eval_every, self.checkpoint_every, self.patience)),
         }
@@ -150,16 +156,42 @@ class History:
         return ax
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+def param_groups(model: nn.Module, weight_decay: float,
+                 lr_scale: Sequence[tuple[str, float]] = (), lr: float | None = None) -> list[dict[str, Any]]:
     """AdamW groups chosen by tensor rank: matrices (p.dim() >= 2) decay, biases and norms do not.
 
     Rank, not names: every weight matrix and embedding is decayed, every
     vector (bias, LayerNorm gain) is not, whatever the model calls them.
-    Frozen parameters (requires_grad False) are left out.
+    Frozen parameters (requires_grad False) are left out.  ``lr_scale``
+    (``TrainConfig.lr_scale``) splits each group further: a parameter all of
+    whose names start with a prefix gets its own group at ``factor * lr``, so a
+    Parameter shared between two modules (ELECTRA's embeddings) keeps the base
+    lr unless every module that holds it is scaled.  The first prefix that
+    matches wins.
     """
+    if lr_scale and lr is None:
+        raise ValueError("param_groups: lr_scale needs the base lr")
+    names: dict[int, list[str]] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        names.setdefault(id(p), []).append(name)
+    for prefix, _ in lr_scale:
+        if not any(n.startswith(prefix) for ns in names.values() for n in ns):
+            raise ValueError(f"param_groups: lr_scale prefix {prefix!r} names no parameter of the model")
+
+    def factor(p: nn.Parameter) -> float:
+        for prefix, f in lr_scale:
+            if all(n.startswith(prefix) for n in names[id(p)]):
+                return f
+        return 1.0
+
     params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    groups = []
+    for f in dict.fromkeys([1.0, *(f for _, f in lr_scale)]):
+        for decay, of_rank in ((weight_decay, lambda p: p.dim() >= 2), (0.0, lambda p: p.dim() < 2)):
+            group = {"params": [p for p in params if of_rank(p) and factor(p) == f], "weight_decay": decay}
+            if f != 1.0:
+                group["lr"] = f * lr
+            groups.append(group)
     return [g for g in groups if g["params"]]
 
 
@@ -171,7 +203,8 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, *, device: torch.device 
     ``device`` is where the model trains (``fit`` has moved it there).
     """
     fused = True if torch.device(device).type in ("cuda", "cpu") else None  # None: PyTorch's choice elsewhere
-    return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, fused=fused)
+    groups = param_groups(model, cfg.weight_decay, cfg.lr_scale, cfg.lr)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=fused)
 
 
 def lr_factor(step: int, *, warmup: int, total: int) -> float:

@@ -216,6 +216,19 @@ def test_generator_loss_does_not_touch_the_discriminator_encoder() -> None:
     assert all(p.grad is None for p in pair.discriminator.discriminator_predictions.parameters())
 
 
+def test_the_step_projects_the_generator_to_the_vocabulary_at_the_picked_positions_only() -> None:
+    """rtd_step's generator logits and MLM loss equal the full generator's at the picked positions."""
+    pair = _tiny_pair().eval()
+    batch = _random_batch(4, 20, 50, seed=27)
+    with torch.no_grad():
+        out = rtd_step(pair, batch, mask_token_id=MASK, special_ids=SPECIAL_IDS, generator=_gen(28))
+        full = pair.generator(input_ids=out.masked.masked_ids, attention_mask=batch["attention_mask"]).logits
+    sel = out.masked.selected
+    torch.testing.assert_close(out.gen_logits[sel], full[sel])  # (S, V)
+    assert not out.gen_logits[~sel].any()  # never computed there
+    torch.testing.assert_close(out.loss.mlm, mlm_loss(full, out.masked.mlm_labels))
+
+
 def test_rtd_loss_fn_logs_agree_with_the_step() -> None:
     pair = _tiny_pair().eval()
     batch = _random_batch(6, 24, 50, seed=21)

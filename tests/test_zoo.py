@@ -192,6 +192,19 @@ def test_training_flops_are_about_three_forward_passes() -> None:
     assert 2.7 < ratio <= 3.0
 
 
+def test_the_generators_own_weights_train_at_gen_lr_scale_and_the_shared_embeddings_at_lr() -> None:
+    from rmdlib.train import build_optimizer
+
+    cfg = replace(zoo.PRETRAIN, hidden=32, heads=2, gen_scale=0.5, lr=1e-4, gen_lr_scale=3.0)
+    pair = rtd.build_pair(60, hidden=32, layers=1, heads=2, gen_scale=0.5, max_position=16)
+    lrs = {id(p): g["lr"] for g in build_optimizer(pair, zoo.train_config(cfg)).param_groups for p in g["params"]}
+    shared = {id(p) for p in pair.discriminator.electra.embeddings.parameters()}
+    own = [p for p in pair.generator.parameters() if id(p) not in shared]
+    assert own and all(lrs[id(p)] == pytest.approx(3e-4) for p in own)  # generator layers, head and its bias
+    assert all(lrs[id(p)] == 1e-4 for p in pair.discriminator.parameters())  # embeddings included
+    assert zoo.train_config(cfg, objective="mlm").lr_scale == ()  # the MLM baseline has no generator
+
+
 @pytest.mark.slow
 def test_the_books_pretraining_run_teaches_the_discriminator_on_held_out_micro_world_text() -> None:
     """``zoo.PRETRAIN`` (450 steps on the micro-world) beats the all-"original" baseline on unseen documents.
