@@ -27,7 +27,7 @@ __all__ = ["TeacherCache", "distill_loss_fn", "student_from_teacher"]
 
 def distill_loss_fn(teacher: nn.Module, *, temperature: float = 2.0, alpha: float = 0.5,
                     label_smoothing: float = 0.0, hidden_weight: float = 0.0,
-                    cache: bool | TeacherCache = False) -> Callable[[nn.Module, Any], tuple[Tensor, dict[str, float]]]:
+                    cache: bool | TeacherCache = False, hard: bool = False) -> Callable[[nn.Module, Any], tuple[Tensor, dict[str, float]]]:
     """``loss_fn(student, batch)``: soft teacher targets mixed with the hard labels.
 
     batch: input_ids, attention_mask (B, T), optionally token_type_ids, and
@@ -44,6 +44,11 @@ def distill_loss_fn(teacher: nn.Module, *, temperature: float = 2.0, alpha: floa
     Without labels in the batch the KL runs over non-pad tokens and alpha must be 1.
     Logs ``kd`` and ``ce`` (and ``hidden``).  The teacher must be on the
     student's device.
+
+    ``hard=True`` replaces the soft term by the cross-entropy with the teacher's
+    top class, CE(s, argmax_c t) over the same N tokens: the limit T -> 0 of the
+    soft targets (without its vanishing T^2), where only the teacher's decision is
+    passed on.  ``temperature`` is then unused.
 
     ``cache=True`` runs the teacher once per distinct input row and keeps its
     logits (on the CPU), so later epochs reuse them instead of repeating the
@@ -71,7 +76,8 @@ def distill_loss_fn(teacher: nn.Module, *, temperature: float = 2.0, alpha: floa
             t_logits = t_out.logits if teacher_logits is None else teacher_logits(inputs)  # (B, T, C)
         s_out = student(**inputs)
         keep = _keep(batch, alpha)  # (B, T)
-        kd = distillation_loss(s_out.logits, t_logits, temperature=temperature, mask=keep)
+        kd = (token_cross_entropy(s_out.logits, t_logits.argmax(-1).masked_fill(~keep, IGNORE_INDEX))
+              if hard else distillation_loss(s_out.logits, t_logits, temperature=temperature, mask=keep))
         ce = (token_cross_entropy(s_out.logits, batch["labels"], label_smoothing=label_smoothing)
               if alpha < 1.0 else kd.new_zeros(()))
         loss = alpha * kd + (1.0 - alpha) * ce

@@ -103,6 +103,38 @@ def test_mixture_matches_hinton_formula_with_batchmean():
     assert logs["kd"] == pytest.approx(kl.item()) and logs["ce"] == pytest.approx(ce.item())
 
 
+@pytest.mark.parametrize("alpha", [1.0, 0.25])
+def test_hard_targets_are_cross_entropy_with_the_teachers_top_class(alpha):
+    """hard=True: CE(s, argmax t) over the labelled tokens; gradient (softmax(s) - onehot(argmax t)) / N."""
+    s, t = _logit_pair()
+    batch = _batch()
+    student = _Logits(s)
+    loss, logs = distill_loss_fn(_Logits(t), alpha=alpha, hard=True, temperature=7.0)(student, batch)
+    keep = batch["labels"] != IGNORE_INDEX
+    top = t.argmax(-1)  # (B, T)
+    kd = F.cross_entropy(s[keep], top[keep])
+    ce = F.cross_entropy(s[keep], batch["labels"][keep])
+    torch.testing.assert_close(loss, alpha * kd + (1 - alpha) * ce)
+    assert logs["kd"] == pytest.approx(kd.item())
+    loss.backward()
+    n = keep.sum()
+    onehot_t = F.one_hot(top, len(LABELS)).double()
+    onehot_y = F.one_hot(batch["labels"].clamp_min(0), len(LABELS)).double()
+    probs = F.softmax(s, -1)
+    expected = keep.double()[..., None] * (alpha * (probs - onehot_t) + (1 - alpha) * (probs - onehot_y)) / n
+    torch.testing.assert_close(student.logits.grad, expected)
+
+
+def test_hard_targets_are_the_low_temperature_limit_of_soft_ones():
+    """As T -> 0 softmax(t/T) becomes the one-hot top class, so CE with it is CE with the hard tags."""
+    s, t = _logit_pair()
+    keep = _batch()["labels"] != IGNORE_INDEX
+    p_cold = F.softmax(t[keep] / 1e-3, -1)  # (N, C): one-hot at the teacher's top class
+    torch.testing.assert_close(p_cold, F.one_hot(t[keep].argmax(-1), len(LABELS)).double())
+    soft_ce = -(p_cold * F.log_softmax(s[keep], -1)).sum(-1).mean()
+    torch.testing.assert_close(soft_ce, F.cross_entropy(s[keep], t[keep].argmax(-1)))
+
+
 def test_teacher_gets_no_gradient_and_stays_in_eval_mode():
     teacher, batch = _tagger(), _batch()
     student = student_from_teacher(teacher)

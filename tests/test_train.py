@@ -67,19 +67,19 @@ def test_only_vector_group_when_no_matrices() -> None:
 def test_lr_scale_gives_a_prefix_its_own_lr_and_leaves_shared_parameters_at_the_base() -> None:
     model = TiedTagger()  # emb.weight is also out.weight: two names, one Parameter
     cfg = TrainConfig(lr=1e-3, weight_decay=0.1, lr_scale=(("out.", 10.0), ("norm.", 3.0)))
-    groups = build_optimizer(model, cfg).param_groups
+    groups = build_optimizer(model, cfg, device="cpu").param_groups
     by_param = {id(p): (g["lr"], g["weight_decay"]) for g in groups for p in g["params"]}
     assert by_param == {id(model.emb.weight): (1e-3, 0.1),  # shared with emb.: not every name starts with out.
                         id(model.out.bias): (1e-2, 0.0),  # only out.bias: 10 x lr, no decay (a vector)
                         id(model.norm.weight): (3e-3, 0.0), id(model.norm.bias): (3e-3, 0.0)}
-    scheduler = build_scheduler(build_optimizer(model, cfg), warmup=2, total=4)
+    scheduler = build_scheduler(build_optimizer(model, cfg, device="cpu"), warmup=2, total=4)
     scheduler.optimizer.step(), scheduler.step()  # step 1 of a 2-step warm-up: half the peak, in every group
     assert sorted(scheduler.get_last_lr()) == pytest.approx([5e-4, 1.5e-3, 5e-3])
 
 
 def test_lr_scale_refuses_a_prefix_that_names_nothing_and_bad_pairs() -> None:
     with pytest.raises(ValueError, match="'decoder.'"):
-        build_optimizer(TiedTagger(), TrainConfig(lr_scale=(("decoder.", 2.0),)))
+        build_optimizer(TiedTagger(), TrainConfig(lr_scale=(("decoder.", 2.0),)), device="cpu")
     with pytest.raises(TrainConfigError, match="lr_scale"):
         TrainConfig(lr_scale=(("out.", 0.0),))
 
