@@ -34,9 +34,9 @@
 # What the chapter assumes (the Transformer block, tokenizers, PyTorch basics) is in
 # {ref}`app-prerequisites`.
 #
-# **Time:** about 75 minutes to read and run; the code runs in about 3 minutes on
-# 2 CPU cores in the offline profile, most of it the two pretraining runs (the
-# first is cached and reused by chapters 4 to 9).
+# **Time:** about 75 minutes to read and run; the code ran in
+# {glue:text}`run_minutes:.1f` minutes when this page was built (the run card below
+# names the profile and the machine).
 
 # %% tags=["remove-cell"]
 # Colab only: install rmdlib from the course repository, keeping Colab's torch.
@@ -883,3 +883,7 @@ quiz.show("03_pretraining")
 # for the effective rank, {cite:t}`efron1993bootstrap` and
 # {cite:t}`koehn2004statistical` for the paired bootstrap, {cite:t}`wu2016google` for
 # WordPiece, and {cite:t}`merity2017pointer` for WikiText-2.
+
+# %% tags=["remove-cell"]
+# The run time quoted under "Time:" at the top of the chapter, from this run.
+glue("run_minutes", P.elapsed() / 60);

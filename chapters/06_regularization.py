@@ -32,8 +32,9 @@
 # What the chapter assumes (the Transformer block, tokenizers, PyTorch basics) is in
 # {ref}`app-prerequisites`.
 #
-# **Time:** about 60 minutes to read and run; the code runs in about two minutes on
-# 2 CPU cores in the offline profile (about thirty short fine-tuning runs).
+# **Time:** about 60 minutes to read and run; the code ran in
+# {glue:text}`run_minutes:.1f` minutes when this page was built (the run card below
+# names the profile and the machine).
 
 # %% tags=["remove-cell"]
 # Colab only: install rmdlib from the course repository, keeping Colab's torch.
@@ -784,3 +785,7 @@ quiz.show("06_regularization")
 # {cite:t}`miyato2017adversarial` for adversarial training on embeddings,
 # {cite:t}`madry2018towards` for projected gradient descent, and
 # {cite:t}`koehn2004statistical` for the paired bootstrap.
+
+# %% tags=["remove-cell"]
+# The run time quoted under "Time:" at the top of the chapter, from this run.
+glue("run_minutes", P.elapsed() / 60);

@@ -186,3 +186,16 @@ def test_visible_code_fits_the_page(chapter):
     import jupytext
 
     assert _wide_visible_lines(jupytext.read(chapter)) == []
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_time_line_quotes_the_run_not_a_typed_estimate(chapter):
+    """The execution time under "Time:" is glued from the chapter's own run (Profile.elapsed)."""
+    text = chapter.read_text(encoding="utf-8")
+    line = re.search(r"# \*\*Time:\*\*(.*?)\n(?=#\n|\n)", text, re.S)
+    assert line, f"{chapter.name}: no **Time:** line"
+    claim = line.group(1)
+    assert "{glue:text}`run_minutes" in claim, f"{chapter.name}: the run time is not glued"
+    typed = re.findall(r"runs in (?:about|under|well under)[^.;]*", claim)
+    assert not typed, f"{chapter.name}: a typed run-time claim: {typed}"
+    assert 'glue("run_minutes", P.elapsed() / 60)' in text
