@@ -167,7 +167,7 @@ glue("top_p1", float(soft["T = 1"].max()))
 glue("top_p4", float(soft["T = 4"].max()))
 glue("H1", entropy[1.0])
 glue("H4", entropy[4.0])
-glue("logC", float(np.log(len(names))))
+glue("logC", float(np.log(len(names))));
 
 # %% [markdown]
 # For "{glue:text}`word`" (gold tag {glue:text}`gold_tag`) the teacher puts
@@ -335,7 +335,7 @@ glue("n_labelled", N_LABELLED)
 glue("n_transfer", len(transfer["train"]))
 glue("student_steps", STUDENT.max_steps)
 glue("student_seconds", student_seconds)
-glue("n_student_runs", len(preds))
+glue("n_student_runs", len(preds));
 
 # %% [markdown]
 # Every comparison below is paired: both arms are scored on the same
@@ -393,7 +393,7 @@ for T in TEMPS:
 teacher_gap = vs["gold labels"]["teacher"]
 glue("teacher_gap", -teacher_gap.diff)
 glue("teacher_gap_low", -teacher_gap.high)
-glue("teacher_gap_high", -teacher_gap.low)
+glue("teacher_gap_high", -teacher_gap.low);
 
 # %% [markdown]
 # The figure shows each student's test F1 (bars: means; dots: seeds) against the
@@ -468,7 +468,7 @@ glue("dark_reading", (
     "That is dark knowledge at work: the student also learned how the "
     "teacher ranks the wrong tags.") if soft_paid else (
     "Section 6 asks whether a small transfer set changes that, and measures how far the "
-    "teacher's soft targets are from its hard tags."))
+    "teacher's soft targets are from its hard tags."));
 
 # %% [markdown]
 # **What the run shows.** {glue:text}`teacher_verdict` {glue:text}`transfer_verdict`
@@ -554,7 +554,7 @@ glue("t1_note", (
     "per word to the wrong tags, so its targets are nearly its hard tags; section 6.)"
     if spread.loc["T = 1", "mean mass on the wrong tags"] < 0.05 else
     "(A T = 1 arm is left out to keep the chapter fast; section 6 measures how far "
-    "the teacher's targets at T = 1 are from its hard tags.)"))
+    "the teacher's targets at T = 1 are from its hard tags.)"));
 
 # %% [markdown]
 # {glue:text}`confidence_reading` The mean entropy over all words rises from

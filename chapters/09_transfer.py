@@ -190,7 +190,7 @@ def f1(examples, predicted):
 t0 = time.perf_counter()
 tagger = finetune(models.build_encoder(zoo.encoder(P)).to(P.device), tok)
 glue("finetune_seconds", time.perf_counter() - t0)
-glue("finetune_steps", FINETUNE.max_steps)
+glue("finetune_steps", FINETUNE.max_steps);
 
 # %% [markdown]
 # Now the grid: English itself, 25 % to 100 % of the plain words replaced, the
@@ -296,7 +296,7 @@ for key, name in (("100", "100% replaced"), ("greek", "Greek script")):
     glue(f"keep_{key}", float(grid.loc[name, "F1"] / grid.loc["English", "F1"]))
 glue("grid_n", len(grid))
 glue("corr_overlap",
-     float(np.corrcoef(grid["subword overlap (token)"], grid["F1"])[0, 1]))
+     float(np.corrcoef(grid["subword overlap (token)"], grid["F1"])[0, 1]));
 
 # %% [markdown]
 # **What the grid shows.** On English the tagger reaches F1 {glue:text}`f1_en:.3f`.
@@ -425,7 +425,7 @@ glue("bi_l2_l2", cell["English + derived", "derived"])
 glue("bi_rev_rev", cell["English + derived, reversed", "derived, reversed"])
 glue("bi_l2_en", cell["English + derived", "English"])
 glue("small_steps", SMALL.steps)
-glue("small_hidden", SMALL.hidden)
+glue("small_hidden", SMALL.hidden);
 
 # %% [markdown]
 # **What the run shows.** The three encoders are tiny (width {glue:text}`small_hidden:d`,
@@ -513,8 +513,10 @@ for key, c in (("dapt", cmp_dapt), ("daptclean", cmp_dapt_clean)):
     glue(f"{key}_verdict", verdict(c))
 glue("dapt_steps", DAPT_STEPS)
 glue("recovered",
-     f"that is {cmp_dapt['diff'] / -cmp_noise['diff']:.0%} of what the shift cost"
-     if cmp_noise["diff"] < 0 else "the shift itself cost nothing here")
+     "the shift itself cost nothing here" if cmp_noise["diff"] >= 0 else
+     "so it wins back none of what the shift cost" if cmp_dapt["diff"] <= 0 else
+     f"that wins back {cmp_dapt['diff'] / -cmp_noise['diff']:.0%} of what the "
+     "shift cost");
 
 # %% [markdown]
 # After {glue:text}`dapt_steps:d` RTD steps on unlabelled noisy text and the same
@@ -612,7 +614,7 @@ if real is not None:
 if bench:
     real_text += (" With so few points, some of them the same language in two corpora, "
                   "these correlations describe this run; they test nothing.")
-glue("real_text", real_text, markdown=True)
+glue("real_text", real_text, markdown=True);
 
 # %% [markdown]
 # {glue:md}`real_text`

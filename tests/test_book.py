@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 from pathlib import Path
@@ -199,3 +200,22 @@ def test_time_line_quotes_the_run_not_a_typed_estimate(chapter):
     typed = re.findall(r"runs in (?:about|under|well under)[^.;]*", claim)
     assert not typed, f"{chapter.name}: a typed run-time claim: {typed}"
     assert 'glue("run_minutes", P.elapsed() / 60)' in text
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_a_cell_that_ends_in_glue_shows_no_echo(chapter):
+    """glue() returns its value: a cell ending in a bare glue(...) would print it on the page."""
+    import jupytext
+
+    echoed = []
+    for i, cell in enumerate(jupytext.read(chapter).cells):
+        if cell.cell_type != "code":
+            continue
+        tree = ast.parse("\n".join(line for line in cell.source.splitlines()
+                                   if not line.lstrip().startswith(("%", "!"))))
+        last = tree.body[-1] if tree.body else None
+        call = last.value if isinstance(last, ast.Expr) else None
+        name = getattr(getattr(call, "func", None), "id", None)
+        if name == "glue" and not cell.source.rstrip().endswith(";"):
+            echoed.append(f"cell {i}: {cell.source.splitlines()[-1].strip()}")
+    assert echoed == []
