@@ -329,8 +329,7 @@ def make_mlm_loss_fn(*, mask_token_id: int, special_ids: Sequence[int], masking:
     """
     def loss_fn(model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
         masked = _mask_batch(batch, special_ids, mask_token_id, masking, model.config.vocab_size, generator)
-        hidden = model.electra(**model_inputs(batch, input_ids=masked.masked_ids)).last_hidden_state  # (B, T, D)
-        logits = model.generator_lm_head(model.generator_predictions(hidden[masked.selected]))  # (S, V)
+        logits = _picked_logits(model, model_inputs(batch, input_ids=masked.masked_ids), masked.selected)  # (S, V)
         labels = masked.mlm_labels[masked.selected]  # (S,)
         loss = mlm_loss(logits, labels)
         acc = _ratio((logits.argmax(-1) == labels).sum(), masked.selected.sum())
