@@ -15,10 +15,11 @@ method         what trains (plus the task head, always)                     trai
 ``lora``       ΔW = (α/r) B A beside each target matrix (Hu et al. 2021)    Σ_targets r(d_in + d_out)
 ``ia3``        vectors that rescale keys, values and FFN activations        L(2d + I)
 ``prefix``     n key and value vectors per layer (Li & Liang 2021)          2nLd
-``prompt``     n input embeddings before the sentence (Lester et al. 2021)  nd
+``prompt``     n input embeddings before the sentence (Lester et al. 2021)  ne
 =============  ==========================================================  ==================================
 
-(d hidden, I feed-forward width, m adapter width, r LoRA rank, n virtual tokens, C classes.)
+(d hidden, e word-embedding width (d unless the model projects its embeddings, as ELECTRA-Small's
+128 to 256), I feed-forward width, m adapter width, r LoRA rank, n virtual tokens, C classes.)
 :func:`closed_form_trainable` computes the last column; ``tests/test_adapt.py``
 checks it against the counted parameters.
 
@@ -33,7 +34,9 @@ Known ``peft`` quirks handled here, not hidden:
   ``max_position - n`` sub-tokens;
 * prompt tuning prepends n embeddings to the *sequence*: logits come back (B, n + T, C).
   :class:`DropVirtualTokens` slices them to (B, T, C), which equals padding the labels
-  with n ``-100`` on the left.
+  with n ``-100`` on the left;
+* the prompt must be as wide as the word embeddings it joins: peft assumes
+  ``hidden_size``, which fails on ELECTRA-Small, so ``token_dim`` is set from the model.
 
 Used in chapter 8 and ``benchmarks/peft_ner.py``.
 """
@@ -179,7 +182,10 @@ def _peft(model: PreTrainedModel, cfg: AdaptConfig, head: list[str]) -> nn.Modul
     elif cfg.method == "prefix":
         peft_cfg = PrefixTuningConfig(num_virtual_tokens=cfg.virtual_tokens, **common)
     else:
-        peft_cfg = PromptTuningConfig(num_virtual_tokens=cfg.virtual_tokens, **common)
+        # token_dim: the width of the word embeddings the prompt is concatenated with. peft defaults to
+        # hidden_size, which is wrong for ELECTRA-Small (embeddings 128, projected to a hidden 256)
+        peft_cfg = PromptTuningConfig(num_virtual_tokens=cfg.virtual_tokens,
+                                      token_dim=model.get_input_embeddings().embedding_dim, **common)
     wrapped = get_peft_model(model, peft_cfg)
     return DropVirtualTokens(wrapped, cfg.virtual_tokens) if cfg.method == "prompt" else wrapped
 
@@ -200,7 +206,7 @@ def closed_form_trainable(config, num_labels: int, cfg: AdaptConfig, *, head_par
         "bottleneck": 2 * n_layers * (2 * cfg.bottleneck * d + d + cfg.bottleneck),
         "ia3": n_layers * (2 * d + i),
         "prefix": 2 * cfg.virtual_tokens * n_layers * d,
-        "prompt": cfg.virtual_tokens * d,
+        "prompt": cfg.virtual_tokens * getattr(config, "embedding_size", d),  # word-embedding width
     }
     if cfg.method == "lora":
         if isinstance(cfg.lora_targets, str):

@@ -123,6 +123,19 @@ def test_prefix_keeps_the_length_and_prompt_slices_virtual_tokens_like_minus_100
     torch.testing.assert_close(token_cross_entropy(sliced, b["labels"]), token_cross_entropy(full, padded))
 
 
+def test_prompt_tuning_fits_narrow_word_embeddings_like_electra_small() -> None:
+    # ELECTRA-Small embeds words in 128 dimensions and projects them to a hidden size of 256;
+    # the prompt is concatenated with the word embeddings, so it must be 128 wide
+    torch.manual_seed(0)
+    narrow = build_tagger(build_encoder(vocab_size=V, hidden=D, layers=L, heads=2, intermediate=I,
+                                       embedding_size=D // 2, max_position=48), LABELS).eval()
+    cfg = AdaptConfig("prompt", virtual_tokens=3)
+    prompt = adapt(narrow, cfg).eval()
+    assert prompt(**inputs(batch())).logits.shape == (3, 7, C)
+    trainable, _ = count_parameters(prompt)
+    assert trainable == 3 * (D // 2) + D * C + C == closed_form_trainable(narrow.config, C, cfg)
+
+
 def test_adapter_checkpoint_holds_only_the_trainable_tensors_and_reloads(tmp_path) -> None:
     model = adapt(tagger(), AdaptConfig("lora", r=4))
     with torch.no_grad():
