@@ -48,7 +48,7 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
-    TAG = "v0.1.0"  # the rmdlib release this chapter was tested with, never the moving main
+    TAG = "v0.2.0"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
@@ -492,7 +492,7 @@ glue("wall_ratio", run.seconds / mlm_seconds);
 # %%
 ner = data.load_ner(P.ner_data)
 probe_data = DatasetDict(train=ner["train"].select(range(P.n(1000))))
-test = ner["test"]  # scored, never trained on
+test = P.head(ner, test=1000)["test"]  # scored, never trained on (Colab: all of it)
 TAGGING = TaggingConfig(batch_size=32, dropout=cfg.dropout)
 PROBE = TrainConfig(lr=1e-3, max_steps=P.n(200), warmup_ratio=0.1)
 SEEDS = (0, 1, 2)

@@ -48,7 +48,7 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
-    TAG = "v0.1.0"  # the rmdlib release this chapter was tested with, never the moving main
+    TAG = "v0.2.0"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
@@ -103,7 +103,8 @@ from rmdlib.tagging import (TaggingConfig, evaluate_tagger, finetune_tagger,
                             label_names, windows)
 from rmdlib.train import TrainConfig
 
-ner = data.load_ner(P.ner_data)
+# The offline sizes; a Colab run (scale 8) reads every CoNLL-2003 sentence.
+ner = P.head(data.load_ner(P.ner_data), train=5000, validation=1000, test=1000)
 names = label_names(ner)  # tag names in class-id order
 gold = {split: [[names[t] for t in row] for row in ds["ner_tags"]]
         for split, ds in ner.items()}
@@ -692,9 +693,8 @@ def error_kinds(gold_tags, pred_tags):
 kinds, kind_examples = {}, {}
 for name in ("gazetteer", "no pretraining", "fine-tuned tagger"):
     kinds[name], kind_examples[name] = error_kinds(gold["test"], predictions[name])
-kinds = pd.DataFrame(kinds).T.fillna(0).astype(int)
-kinds = kinds[["correct", "wrong type", "wrong boundary", "missed",
-               "spurious (no overlap)"]]
+KINDS = ["correct", "wrong type", "wrong boundary", "missed", "spurious (no overlap)"]
+kinds = pd.DataFrame(kinds).T.reindex(columns=KINDS, fill_value=0).fillna(0).astype(int)
 display(kinds)
 n_gold = sum(len(get_entities(tags)) for tags in gold["test"])
 assert (kinds.iloc[:, :4].sum(axis=1) == n_gold).all()  # every gold entity counted once
@@ -759,7 +759,7 @@ def recall_by_group(pred_tags):
 groups = ["seen, one type", "seen, several types", "unseen"]
 compared = ("gazetteer", "no pretraining", "fine-tuned tagger")
 recalls = pd.DataFrame({name: recall_by_group(predictions[name])[0]
-                        for name in compared}).loc[groups]
+                        for name in compared}).reindex(groups)  # NaN: no such entity
 group_sizes = recall_by_group(pred)[1]
 recalls.insert(0, "gold entities", [group_sizes[g] for g in groups])
 display(recalls.style.format({c: "{:.3f}" for c in recalls.columns[1:]}))

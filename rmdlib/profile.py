@@ -23,6 +23,7 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Mapping, Sized
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -62,6 +63,24 @@ class Profile:
     def n(self, base: int) -> int:
         """Scale a size or step count chosen for the offline budget."""
         return max(1, round(base * self.scale))
+
+    def head(self, splits: Mapping[str, Sized], **base: int) -> Mapping[str, Sized]:
+        """The first ``n(base[name])`` rows of each named split (all of them when it has fewer).
+
+        ``base`` is the split's size in the offline profile, so the offline run sees its
+        data unchanged, a Colab run (scale 8) sees the whole of a Hub dataset, and a
+        smoke scale sees a few rows. Splits not named are kept whole. Works on a
+        ``DatasetDict`` (returns one) or a dict of lists.
+        """
+        unknown = sorted(set(base) - set(splits))
+        if unknown:
+            raise KeyError(f"no split named {', '.join(map(repr, unknown))}: the splits are {sorted(splits)}")
+        out = {}
+        for name, split in splits.items():
+            k = min(self.n(base[name]), len(split)) if name in base else len(split)
+            out[name] = split if k == len(split) else (
+                split.select(range(k)) if hasattr(split, "select") else split[:k])
+        return type(splits)(out)
 
 
 PROFILES: dict[str, Profile] = {

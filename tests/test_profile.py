@@ -120,3 +120,22 @@ def test_rmd_scale_must_be_a_positive_number(monkeypatch, bad):
     monkeypatch.setenv("RMD_SCALE", bad)
     with pytest.raises(ValueError, match=f"RMD_SCALE='{bad}': expected a positive number"):
         setup(verbose=False)
+
+
+def test_head_sizes_splits_by_the_profile_scale_and_never_pads():
+    from dataclasses import replace
+
+    from datasets import Dataset, DatasetDict
+
+    splits = DatasetDict(train=Dataset.from_dict({"x": list(range(50))}),
+                         test=Dataset.from_dict({"x": list(range(30))}))
+    offline, smoke, colab = PROFILES["offline"], replace(PROFILES["colab"], scale=0.1), PROFILES["colab"]
+    same = offline.head(splits, train=50, test=30)
+    assert isinstance(same, DatasetDict) and same["train"]["x"] == list(range(50))
+    small = smoke.head(splits, train=50, test=30)  # 5 and 3 rows: the first ones, in order
+    assert small["train"]["x"] == [0, 1, 2, 3, 4] and small["test"]["x"] == [0, 1, 2]
+    whole = colab.head(splits, test=30)  # 240 asked, 30 there; train not named: kept whole
+    assert len(whole["test"]) == 30 and len(whole["train"]) == 50
+    assert smoke.head({"a": list("abcdefghij")}, a=40) == {"a": list("abcd")}
+    with pytest.raises(KeyError, match="'dev'.*splits are"):
+        offline.head(splits, dev=10)
