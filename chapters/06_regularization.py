@@ -46,7 +46,7 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
-    TAG = "v0.1.0"  # the rmdlib release this chapter was tested with, never the moving main
+    TAG = "v0.2.0"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
@@ -707,11 +707,12 @@ for share in (0.01, EPSILON_SHARE, 0.2):
 #
 # ```{exercise} ★★ · 20 min
 # :label: ch-06-ex3
-# The rule "a difference is real if it exceeds twice the larger standard deviation" is
-# a rough one. The runs share seeds across settings, so you can compare *paired*
-# differences: for each seed, the setting's test F1 minus none's. Compute the mean and
-# standard deviation of the paired differences for FGM. Is the pairing useful here, and
-# why can it be?
+# The chapter's verdicts are *paired*: every arm is trained with the same seeds and
+# scored on the same test sentences, and `rmdlib.compare.paired_f1` works on the
+# differences. See what the pairing over seeds buys: for each seed, take FGM's test F1
+# minus none's, and compute the mean and standard deviation of these differences.
+# Compare that standard deviation with the spread of each arm on its own. Is the
+# pairing useful here, and why can it be?
 # ```
 #
 # ```{solution-start} ch-06-ex3

@@ -54,6 +54,32 @@ def test_sync_detects_a_stale_notebook(tmp_path, monkeypatch):
     assert fixed == install.replace('"x"', '"https://example.org/r"').replace('"v0"', f'"{sync.release_tag()}"')
 
 
+def test_sync_detects_a_library_changed_since_its_release_tag(tmp_path):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       check=True, capture_output=True)
+
+    (tmp_path / "rmdlib").mkdir()
+    (tmp_path / "rmdlib" / "__init__.py").write_text('__version__ = "1.2.0"\n', encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text("[project]\n", encoding="utf-8")
+    (tmp_path / "README.md").write_text("x\n", encoding="utf-8")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "one")
+    assert sync.release_problems(tmp_path) == []  # not tagged yet: nothing to compare
+    git("tag", "v1.2.0")
+    (tmp_path / "README.md").write_text("y\n", encoding="utf-8")
+    assert sync.release_problems(tmp_path) == []  # the tag pins the library, not the docs
+    (tmp_path / "rmdlib" / "new.py").write_text("x = 1\n", encoding="utf-8")
+    git("add", ".")
+    [problem] = sync.release_problems(tmp_path)
+    assert problem.startswith("rmdlib/new.py: changed since the release tag v1.2.0")
+    (tmp_path / "rmdlib" / "__init__.py").write_text('__version__ = "1.3.0"\n', encoding="utf-8")
+    assert sync.release_problems(tmp_path) == []  # bumped: v1.3.0 is the next tag to push
+
+
 def test_toc_points_at_notebooks_that_exist():
     for name in _toc_files():
         candidates = [ROOT / f"{name}{ext}" for ext in (".md", ".ipynb")]

@@ -20,6 +20,7 @@ same checks.
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -65,9 +66,9 @@ def colab_text(py: Path, links: colab_edition.Links) -> str:
     return colab_edition.notebook_text(colab_edition.colab_notebook(paired_notebook(py), links, py.stem))
 
 
-def release_tag() -> str:
+def release_tag(root: Path = ROOT) -> str:
     """The git tag of this rmdlib release, ``v`` + ``rmdlib.__version__`` (read, not imported)."""
-    return "v" + VERSION.search((ROOT / "rmdlib" / "__init__.py").read_text(encoding="utf-8")).group(1)
+    return "v" + VERSION.search((root / "rmdlib" / "__init__.py").read_text(encoding="utf-8")).group(1)
 
 
 def with_repo_url(source: str, url: str, tag: str | None = None) -> str:
@@ -119,7 +120,37 @@ def problems() -> list[str]:
     for ipynb in [*sorted(CHAPTERS.glob("*.ipynb")), *sorted(PROJECT.glob("*.ipynb"))]:
         if not ipynb.with_suffix(".py").exists():
             found.append(f"{ipynb.name}: no paired .py source")
-    return found + colab_problems()
+    return found + colab_problems() + release_problems()
+
+
+# What the release tag pins: a change to any of these after tagging reaches no Colab user.
+RELEASED = ("rmdlib", "pyproject.toml")
+
+
+def release_problems(root: Path = ROOT) -> list[str]:
+    """The library changed since the tag the Colab cells install (empty when unchanged or not tagged yet).
+
+    The install cells pin ``v<__version__>``; once that tag exists, a chapter that calls a
+    function added after it would fail in Colab while passing here (the book runs the
+    working tree). Without the tag (not yet released, or a clone without tags) there is
+    nothing to compare.
+    """
+    tag = release_tag(root)
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+
+    try:
+        if git("rev-parse", "--verify", "--quiet", f"refs/tags/{tag}").returncode:
+            return []
+        changed = git("diff", "--name-only", tag, "--", *RELEASED).stdout.split()
+    except OSError:  # no git
+        return []
+    if not changed:
+        return []
+    shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    return [f"{shown}: changed since the release tag {tag} that the Colab install cells pin; bump "
+            f"__version__ (README, Releases), `make sync`, and tag the new version"]
 
 
 def colab_problems() -> list[str]:
