@@ -256,8 +256,9 @@ except ValueError as err:
 # repository's `main` branch holds that day. `rmdlib.hub.MODELS` gives each Hub model the
 # book or the benchmarks load a revision, and `build_encoder`, `load_tagger` and the zoo
 # pass it. Where a commit SHA could be found (in public code that pinned or cached the same
-# repositories; the Hub itself was unreachable when this was written) it is pinned; the
-# ELECTRA checkpoints are still at the branch name `main`, and the table says so:
+# repositories; the Hub itself was unreachable when this was written) it is pinned, as
+# for ELECTRA-Small's discriminator, the colab profile's encoder; the other ELECTRA
+# checkpoints are still at the branch name `main`, and the table says so:
 
 # %% tags=["hide-input"]
 pins = pd.DataFrame([(s.name, s.revision[:12], "commit" if hub.is_commit(s.revision) else "branch")

@@ -40,12 +40,17 @@ def is_commit(rev: str) -> bool:
 # 'electra-small-discriminator", revision=', 'electra-base-discriminator", revision',
 # 'google/electra-small-discriminator@', 'electra-small-discriminator/commit/',
 # 'models--google--electra-small-discriminator/snapshots' and 'google--electra-small-discriminator'.
-# Only ".../resolve/main/..." URLs and ModelScope "snapshots/master" folders appeared, no SHA.
+# Only ".../resolve/main/..." URLs and ModelScope "snapshots/master" folders appeared, no SHA; a third
+# search ('electra-small-discriminator/blob/', '.../tree/', 'electra-small-generator/blob/',
+# 'electra-base-discriminator/blob/') found the small discriminator's SHA and nothing for the others.
 _BRANCH = ("Branch name: no commit SHA for this repository was found in the stored public code searched "
            "offline; pin a SHA (`huggingface_hub.model_info(name).sha`) once the Hub is reachable.")
 
 MODELS: dict[str, ModelSpec] = {s.name: s for s in [
-    ModelSpec("google/electra-small-discriminator", "main", _BRANCH),
+    ModelSpec("google/electra-small-discriminator", "fa8239aadc095e9164941d05878b98afe9b953c3",
+              "Exact revision in one public project's reviewed model manifest and its scripts (found on "
+              "2026-12-06, exact-string search for 'electra-small-discriminator/blob/'), which also records the "
+              "PyTorch weights' SHA-256 735154b1...; whether model.safetensors exists at it was not checked."),
     ModelSpec("google/electra-small-generator", "main", _BRANCH),
     ModelSpec("google/electra-base-discriminator", "main", _BRANCH),
     ModelSpec("google/electra-base-generator", "main", _BRANCH),

@@ -123,7 +123,8 @@ def test_hub_revisions_are_pinned_and_passed(tmp_path, monkeypatch) -> None:
         assert hub.is_commit(spec.revision) or spec.revision == "main", spec
         assert spec.note
     assert hub.is_commit(hub.revision("bert-base-cased"))
-    assert hub.revision("google/electra-small-discriminator") == "main"  # a branch: the note says so
+    assert hub.is_commit(hub.revision("google/electra-small-discriminator"))  # the colab encoder: frozen
+    assert hub.revision("google/electra-small-generator") == "main"  # a branch: the note says so
     assert hub.revision(tmp_path) is None  # local folders have no revision
     assert hub.revision("bert-base-cased", "v1") == "v1"
     with pytest.raises(ValueError, match="pinned"):

@@ -116,9 +116,11 @@ def test_real_loaders_read_the_pinned_revisions_through_the_simulated_hub(simula
     assert "has label names" in out["wrong_labels"] and "in this order" in out["wrong_labels"]
     # the download went through the Hub's protocol into the standard cache layout
     cache = tmp_path / "hf-home" / "hub" / "models--google--electra-small-discriminator"
-    assert (cache / "refs" / "main").read_text() == sha
+    assert hub.is_commit(sha) and sha == hub.revision(ELECTRA)  # pinned to a commit: no branch is asked for
+    assert not (cache / "refs" / "main").exists()
     assert (cache / "snapshots" / sha / "model.safetensors").exists()
     requests = log.read_text()
-    assert f"/api/models/{ELECTRA}/revision/main" in requests
+    assert f"/{ELECTRA}/resolve/{sha}/config.json" in requests
+    assert not [line for line in requests.splitlines() if ELECTRA in line and "/main" in line]
     assert "/api/datasets/eriktks/conll2003/revision/refs%2Fconvert%2Fparquet" in requests
     assert "UNHANDLED" not in requests
