@@ -569,7 +569,7 @@ fig.tight_layout()
 plt.show()
 
 best_name = table["test F1"].drop("none").idxmax()
-val_best = table["val F1"].drop("none").idxmax()
+val_best = table.loc[list(single), "val F1"].idxmax()  # single settings only
 better = [n for n, c in versus_none.items() if c.low > 0]
 worse = [n for n, c in versus_none.items() if c.high < 0]
 glue("none_f1", float(none_mean))
