@@ -570,7 +570,7 @@ def fmt_r(c):
     return f"{c['r']:+.2f} (95 % interval {c['low']:+.2f} to {c['high']:+.2f})"
 
 
-if bench.get("rtd_minus_none"):  # the current benchmark: two encoders, several seeds
+if bench:  # two encoders, several seeds
     real = pd.DataFrame([
         {"target": r["target"],
          **{f"zero-shot F1, {arm}": r[f"zero_shot_{arm}"]["f1"] for arm in ("none", "rtd")},
@@ -590,21 +590,10 @@ if bench.get("rtd_minus_none"):  # the current benchmark: two encoders, several 
         f"distance at {fmt_r(c['none']['uriel_syntactic'])}; for the RTD-pretrained "
         f"encoder at {fmt_r(c['rtd']['subword_token_overlap'])} and "
         f"{fmt_r(c['rtd']['uriel_syntactic'])}. Against the fresh encoder, "
-        f"{bench['pretrain']['steps']} steps of pretraining raised zero-shot F1 beyond "
+        f"{bench['pretrain']['steps']:,} steps of pretraining raised zero-shot F1 beyond "
         f"the noise on {sum(d['low'] > 0 for d in diffs)} of the {len(diffs)} test sets "
         f"and lowered it on {sum(d['high'] < 0 for d in diffs)} (paired bootstrap, "
         "`rmdlib.compare`).")
-elif bench:  # the benchmark's first run: one seed, the fresh encoder only
-    real = pd.DataFrame(bench["per_target"]).set_index("target")[
-        ["zero_shot_f1", "in_language_f1", "subword_token_overlap", "uriel_syntactic"]]
-    c = bench["correlation"]
-    real_text = (
-        "These are the benchmark's first run: one seed, the fresh encoder only, and an "
-        "older subword overlap that dropped [UNK] from both sides (the re-run with three "
-        "seeds and the pretrained encoder is still to be recorded). "
-        f"Over its {c['n_targets']} non-English test sets, zero-shot F1 correlates with "
-        f"subword token overlap at {c['subword_token_overlap']:+.2f} and with URIEL+ "
-        f"syntactic distance at {c['uriel_syntactic']:+.2f}.")
 else:
     real = None
     real_text = ("The benchmark's results are not here (they ship with the repository, "
