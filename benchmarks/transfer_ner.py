@@ -25,8 +25,15 @@ default mode), averaged over the seeds, with a 95 % bootstrap interval over test
 same resampled sentences for every seed); rtd against none is ``rmdlib.compare.paired_f1``.  The
 correlations of zero-shot F1 with the distances get a bootstrap interval over the targets.
 
+``--hub NAME`` adds a third arm, **hub**: a multilingual Hub encoder (``bert-base-multilingual-cased``
+or ``xlm-roberta-base``, at the revision pinned in ``rmdlib.hub``) with its own tokenizer, fine-tuned
+with the same recipe at ``--hub-lr``; its subword overlaps are measured with its own tokenizer.  It
+needs the Hub (or ``HF_ENDPOINT`` pointing at ``tools/sim_hub.py``'s simulated one, which checks
+the code path with random weights) and, at full size, a GPU: ``--device cuda``.
+
     python benchmarks/transfer_ner.py --data ../shared/data --threads 2   # 2 idle CPU cores: about 25 minutes
     python benchmarks/transfer_ner.py --quick               # a smoke run of a few minutes
+    python benchmarks/transfer_ner.py --data ../shared/data --hub bert-base-multilingual-cased --device cuda
 
 Writes ``benchmarks/results/transfer_ner.json`` and ``.md``.
 """
@@ -53,10 +60,11 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 from transformers import ElectraConfig, ElectraModel
 
 import rmdlib
-from rmdlib import compare
+from rmdlib import compare, hub
 from rmdlib.conll import read_conll
 from rmdlib.infer import predict_tags
 from rmdlib.metrics import entity_scores
+from rmdlib.models import build_encoder
 from rmdlib.report import hardware
 from rmdlib.tagging import TaggingConfig, finetune_tagger
 from rmdlib.tokens import train_wordpiece
@@ -106,7 +114,7 @@ class Budget:
 
 QUICK = Budget(n_train=600, n_val=100, n_test=200, epochs=1, vocab_size=4000, n_boot=50, seeds=(0, 1),
                pretrain_sentences=2000, pretrain_steps=50)
-ARMS = ("none", "rtd")  # fresh encoder; multilingual RTD-pretrained encoder
+ARMS = ("none", "rtd", "hub")  # fresh encoder; multilingual RTD-pretrained encoder; a Hub encoder (--hub)
 
 
 # ----------------------------------------------------------------------------- data
@@ -222,34 +230,34 @@ def fresh_encoder(b: Budget, tok: Any, seed: int) -> ElectraModel:
                                       embedding_size=b.embedding_size, pad_token_id=tok.pad_token_id))
 
 
-def pretrain_rtd(b: Budget, tok: Any, texts: list[str]) -> tuple[Any, dict[str, Any]]:
+def pretrain_rtd(b: Budget, tok: Any, texts: list[str], device: torch.device) -> tuple[Any, dict[str, Any]]:
     """The multilingual arm: RTD on the unlabelled text of every language (rtd_vs_mlm.py's code), fixed steps."""
     rb = rtd_vs_mlm.Budget(hidden=b.hidden, layers=b.layers, heads=b.heads, vocab_size=b.vocab_size,
                            max_length=b.max_length, batch_size=b.pretrain_batch, pretrain_lr=b.pretrain_lr)
     rows = rtd_vs_mlm.pack(tok, texts, b.max_length, b.pretrain_steps * b.pretrain_batch)  # (N, T)
-    objectives = {"rtd": rtd_vs_mlm._objectives(tok, rb, torch.device("cpu"))["rtd"]}
-    run = rtd_vs_mlm.pretrain(objectives, rows, rb, {"rtd": b.pretrain_steps}, torch.device("cpu"))["rtd"]
+    objectives = {"rtd": rtd_vs_mlm._objectives(tok, rb, device)["rtd"]}
+    run = rtd_vs_mlm.pretrain(objectives, rows, rb, {"rtd": b.pretrain_steps}, device)["rtd"]
     run |= {"rows": int(rows.shape[0]), "sentences": len(texts)}
     print(f"pretrained RTD: {run['steps']} steps in {run['seconds']:.0f} s; last {run['final']}", flush=True)
     return objectives["rtd"][0].discriminator, run
 
 
 def train(b: Budget, tok: Any, base: Any, splits: dict[str, Examples], labels: tuple[str, ...],
-          seed: int) -> tuple[Any, float]:
+          seed: int, lr: float, device: torch.device) -> tuple[Any, float]:
     """A fresh head on ``base`` (its weights are copied), fine-tuned on ``splits`` (best validation F1 kept)."""
     rmdlib.setup(seed=seed, profile="full", verbose=False)
-    cfg = TrainConfig(lr=b.lr, epochs=b.epochs, warmup_ratio=0.1, monitor="f1", mode="max", seed=seed,
+    cfg = TrainConfig(lr=lr, epochs=b.epochs, warmup_ratio=0.1, monitor="f1", mode="max", seed=seed,
                       progress=False, log_every=50)
     start = time.perf_counter()
     model, _ = finetune_tagger(base, to_dataset(splits, labels), tok, cfg,
-                               TaggingConfig(b.batch_size, max_length=b.max_length), device=torch.device("cpu"))
+                               TaggingConfig(b.batch_size, max_length=b.max_length), device=device)
     return model.eval(), time.perf_counter() - start
 
 
-def predict(model: Any, tok: Any, rows: Examples, types: tuple[str, ...]) -> list[list[str]]:
+def predict(model: Any, tok: Any, rows: Examples, types: tuple[str, ...], device: torch.device) -> list[list[str]]:
     """Predicted tags restricted to ``types`` (others mapped to O)."""
     return [_restrict(p, types) for p in predict_tags(model, tok, [w for w, _ in rows], batch_size=128,
-                                                  device=torch.device("cpu"))]
+                                                  device=device)]
 
 
 def gold_of(rows: Examples, types: tuple[str, ...]) -> list[list[str]]:
@@ -306,12 +314,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "transfer_ner")
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few minutes")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (a GPU when there is one)")
+    parser.add_argument("--hub", metavar="NAME", help="add the arm 'hub': this Hub encoder, pinned in rmdlib.hub")
+    parser.add_argument("--hub-lr", type=float, default=5e-5, help="peak fine-tuning lr of the hub arm")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"transfer_ner: real data not found at {args.data}", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
-    device = rmdlib.profile.pick_device()  # where train() fine-tunes (rmdlib.setup picks the same)
+    device = rmdlib.profile.pick_device() if args.device == "auto" else torch.device(args.device)
     b = QUICK if args.quick else Budget()
     t0, load_start = time.perf_counter(), os.getloadavg()[0]
     corpora, pud, pretrain_text = load_all(args.data, b)
@@ -319,34 +330,46 @@ def main(argv: list[str] | None = None) -> int:
     tok = train_wordpiece(texts, vocab_size=b.vocab_size, model_max_length=b.max_length)
     targets = {name: rows["test"] for name, rows in corpora.items() if name != "conll2003-en"} | pud
     golds = {name: gold_of(rows, TYPES3) for name, rows in targets.items()}
-    overlaps = {name: subword_overlap(tok, corpora["wikiann-en"]["train"], rows) for name, rows in targets.items()}
     distance = uriel(ROOT / "benchmarks" / "data" / "uriel_distances.csv")
-    rtd_encoder, pretrain_run = pretrain_rtd(b, tok, pretrain_text)
-    bases = {"none": lambda seed: fresh_encoder(b, tok, seed), "rtd": lambda seed: rtd_encoder}
+    rtd_encoder, pretrain_run = pretrain_rtd(b, tok, pretrain_text, device)
+    # arm -> (tokenizer, encoder for a seed, fine-tuning lr); every arm but hub shares the trained WordPiece
+    arms = {"none": (tok, lambda seed: fresh_encoder(b, tok, seed), b.lr), "rtd": (tok, lambda seed: rtd_encoder, b.lr)}
+    if args.hub:
+        from transformers import AutoTokenizer
+
+        hub_tok = AutoTokenizer.from_pretrained(args.hub, revision=hub.revision(args.hub))
+        hub_encoder = build_encoder(args.hub)  # at the pinned revision; train() copies it per seed
+        arms["hub"] = (hub_tok, lambda seed: hub_encoder, args.hub_lr)
+    overlaps = {arm: {name: subword_overlap(arm_tok, corpora["wikiann-en"]["train"], rows)
+                      for name, rows in targets.items()} for arm, (arm_tok, _, _) in arms.items() if arm != "rtd"}
+    overlaps["rtd"] = overlaps["none"]  # the same tokenizer
     seconds: dict[str, list[float]] = {}
     preds: dict[tuple[str, str, str], list] = {}  # (arm, source, target) -> one prediction list per seed
 
     def run(arm: str, source: str, labels: tuple[str, ...], seeds: tuple[int, ...], tests: dict[str, Examples]):
+        arm_tok, base, lr = arms[arm]
         for seed in seeds:
-            model, sec = train(b, tok, bases[arm](seed), corpora[source], labels, seed)
+            model, sec = train(b, arm_tok, base(seed), corpora[source], labels, seed, lr, device)
             seconds.setdefault(f"{arm}:{source}", []).append(sec)
             for name, rows in tests.items():
-                preds.setdefault((arm, source, name), []).append(predict(model, tok, rows, TYPES3))
+                preds.setdefault((arm, source, name), []).append(predict(model, arm_tok, rows, TYPES3, device))
             print(f"  {arm} on {source}, seed {seed}: {sec:.0f} s ({(time.perf_counter() - t0) / 60:.1f} min)",
                   flush=True)
 
     conll, wiki = corpora["conll2003-en"], corpora["wikiann-en"]
-    common = {"benchmark": "transfer_ner", "budget": asdict(b), "hardware": hardware(torch.device("cpu")),
+    common = {"benchmark": "transfer_ner", "budget": asdict(b), "hardware": hardware(device),
               "threads": args.threads, "python": platform.python_version(), "torch": torch.__version__,
-              "transformers": transformers.__version__, "vocab": len(tok), "pretrain": pretrain_run}
+              "transformers": transformers.__version__, "vocab": len(tok), "pretrain": pretrain_run,
+              "hub": None if not args.hub else {"name": args.hub, "revision": hub.revision(args.hub),
+                                                 "lr": args.hub_lr, "vocab": len(arms["hub"][0])}}
 
     def report() -> dict[str, Any]:
         return common | summary(b, targets, golds, preds, conll, overlaps, distance, seconds, t0, load_start)
 
-    for arm in ARMS:  # (a) English WikiANN -> every target, and (b) its cross-domain score on CoNLL-2003
+    for arm in arms:  # (a) English WikiANN -> every target, and (b) its cross-domain score on CoNLL-2003
         run(arm, "wikiann-en", LABELS3, b.seeds, targets | {"conll2003-en": conll["test"]})
         write(args.out, report())
-    for arm in ARMS:  # (b) CoNLL-2003 -> itself and WikiANN-en (4 types in training; MISC mapped to O in scores)
+    for arm in arms:  # (b) CoNLL-2003 -> itself and WikiANN-en (4 types in training; MISC mapped to O in scores)
         run(arm, "conll2003-en", LABELS4, b.seeds, {"conll2003-en": conll["test"], "wikiann-en": wiki["test"]})
         write(args.out, report())
     for name in [n for n in corpora if n not in ("wikiann-en", "conll2003-en")]:  # in-language references
@@ -357,22 +380,25 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def summary(b: Budget, targets: dict[str, Examples], golds: dict[str, list], preds: dict, conll: dict,
-            tok_overlaps: dict[str, dict], distance: dict[str, float], seconds: dict[str, list[float]], t0: float,
-            load_start: float) -> dict[str, Any]:
+            overlaps: dict[str, dict[str, dict]], distance: dict[str, float], seconds: dict[str, list[float]],
+            t0: float, load_start: float) -> dict[str, Any]:
     """Per-target rows (zero-shot per arm, in-language where run, overlap, URIEL+), arm comparisons,
     correlations, and the cross-domain table; only what has been run so far."""
     per_target, compare_arms = [], {}
     for name in targets:
-        lang, ov = name.rsplit("-", 1)[1], tok_overlaps[name]
+        lang, ov = name.rsplit("-", 1)[1], overlaps["none"][name]
         row = {"target": name, "lang": lang, "subword_type_overlap": ov["type"],
                "subword_token_overlap": ov["token"], "uriel_syntactic": 0.0 if lang == "en" else distance.get(lang)}
+        if "hub" in overlaps:  # the Hub encoder's own tokenizer
+            row |= {"hub_subword_type_overlap": overlaps["hub"][name]["type"],
+                    "hub_subword_token_overlap": overlaps["hub"][name]["token"]}
         for arm in ARMS:
             if (arm, "wikiann-en", name) in preds:
                 row[f"zero_shot_{arm}"] = mean_f1(golds[name], preds[arm, "wikiann-en", name], b.n_boot, b.seed)
         own = preds.get(("rtd", name, name))
         row["in_language_rtd"] = mean_f1(golds[name], own, b.n_boot, b.seed) if own else None
         per_target.append(row)
-        if all((arm, "wikiann-en", name) in preds for arm in ARMS):
+        if all((arm, "wikiann-en", name) in preds for arm in ("none", "rtd")):
             c = compare.paired_f1(golds[name], preds["rtd", "wikiann-en", name], preds["none", "wikiann-en", name],
                                   n_boot=b.n_boot, seed=b.seed)
             compare_arms[name] = {"diff": c.diff, "low": c.low, "high": c.high}
@@ -384,9 +410,12 @@ def summary(b: Budget, targets: dict[str, Examples], golds: dict[str, list], pre
             continue
         f1s = [r[f"zero_shot_{arm}"]["f1"] for r in rows]
         with_uriel = [r for r in rows if r["uriel_syntactic"] is not None]
+        own = "hub_" if arm == "hub" else ""  # overlaps measured with the arm's own tokenizer
         correlations[arm] = {
-            "subword_token_overlap": correlation([r["subword_token_overlap"] for r in rows], f1s, b.n_boot, b.seed),
-            "subword_type_overlap": correlation([r["subword_type_overlap"] for r in rows], f1s, b.n_boot, b.seed),
+            "subword_token_overlap": correlation([r[f"{own}subword_token_overlap"] for r in rows], f1s, b.n_boot,
+                                                 b.seed),
+            "subword_type_overlap": correlation([r[f"{own}subword_type_overlap"] for r in rows], f1s, b.n_boot,
+                                                b.seed),
             "uriel_syntactic": correlation([r["uriel_syntactic"] for r in with_uriel],
                                            [r[f"zero_shot_{arm}"]["f1"] for r in with_uriel], b.n_boot, b.seed)}
     conll_gold = {types: gold_of(conll["test"], types) for types in (TYPES3, TYPES3 + ("MISC",))}
@@ -446,16 +475,25 @@ def markdown(report: dict) -> str:
              f"{report['hardware']}; torch {report['torch']}, transformers {report['transformers']}; total "
              f"{report['total_seconds'] / 60:.0f} min; 1-min load average {load['start']:.1f} at start, "
              f"{load['end']:.1f} at end.", "",
-             "**(a) Trained on English WikiANN, zero-shot on each target**", "",
-             "| target | zero-shot F1, none | zero-shot F1, rtd | rtd − none [95 % CI] | in-language F1 (rtd) "
-             "| subword overlap (type / token) | URIEL+ syntactic distance |", "|---|---|---|---|---|---|---|"]
+             "**(a) Trained on English WikiANN, zero-shot on each target**", ""]
+    hub_arm = report.get("hub")
+    if hub_arm:
+        lines[0] += (f" Arm **hub**: {hub_arm['name']} at revision {hub_arm['revision']}, its own tokenizer "
+                     f"({hub_arm['vocab']:,} types), fine-tuned at lr {hub_arm['lr']:g}, otherwise the same recipe.")
+    hub_cols = ("| zero-shot F1, hub | overlap, hub tokenizer (type / token) ", "---|---|") if hub_arm else ("", "")
+    lines += ["| target | zero-shot F1, none | zero-shot F1, rtd | rtd − none [95 % CI] | in-language F1 (rtd) "
+              f"| subword overlap (type / token) | URIEL+ syntactic distance {hub_cols[0]}|",
+              f"|---|---|---|---|---|---|---|{hub_cols[1]}"]
     for r in report["per_target"]:
         d = report["rtd_minus_none"].get(r["target"])
         diff = "–" if d is None else f"{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
         own = "–" if r["in_language_rtd"] is None else f"{r['in_language_rtd']['f1']:.3f}"
         dist = "–" if r["uriel_syntactic"] is None else f"{r['uriel_syntactic']:.3f}"
+        hub_cells = (f" {_ci(r.get('zero_shot_hub'))} | {r['hub_subword_type_overlap']:.3f} / "
+                     f"{r['hub_subword_token_overlap']:.3f} |") if hub_arm else ""
         lines.append(f"| {r['target']} | {_ci(r.get('zero_shot_none'))} | {_ci(r.get('zero_shot_rtd'))} | {diff} "
-                     f"| {own} | {r['subword_type_overlap']:.3f} / {r['subword_token_overlap']:.3f} | {dist} |")
+                     f"| {own} | {r['subword_type_overlap']:.3f} / {r['subword_token_overlap']:.3f} | {dist} |"
+                     + hub_cells)
     lines += ["", "Pearson correlation of the zero-shot F1 (mean over seeds) with each distance over the non-English "
               "targets, with a 95 % bootstrap interval over targets (few points, some sharing a language, so the "
               "interval is rough: a description, not a test):", "",
