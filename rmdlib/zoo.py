@@ -84,7 +84,11 @@ class PretrainConfig:
     # top-1 +0.085, 0.53); the generator's output bias set to log unigram frequencies, at 1 (+0.05, 0.53) and
     # 10 (-0.10, 0.53).  A generator that beats word frequencies makes replacements that the discriminator
     # cannot learn to spot in 450 steps: at this budget the two demonstrations pull against each other, and
-    # the book keeps the discriminator, the network it fine-tunes
+    # the book keeps the discriminator, the network it fine-tunes.  Longer runs at 10 (2026-12-06, same
+    # measures): 700 steps: -0.03 [-0.06, +0.02], +0.031, 0.57, -0.013 [-0.018, -0.009]; 900 steps: -0.09
+    # [-0.14, -0.05], +0.039, 0.56, -0.011 [-0.016, -0.007].  At 900 both networks beat their input-blind
+    # answers beyond the noise, but chapter 1 then runs 86 s instead of 56 s, and chapters 3-9 would
+    # fine-tune a discriminator of AUC 0.56 instead of 0.78
     gen_lr_scale: float = 1.0
     warmup_ratio: float = 0.1  # linear warm-up share, then linear decay (BERT, ELECTRA)
     init_std: float = 0.02  # BERT/ELECTRA's N(0, 0.02) init, the same as the book's no-pretraining controls
