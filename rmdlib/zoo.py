@@ -69,27 +69,36 @@ class PretrainConfig:
     max_length: int = 128  # sub-tokens per packed row (ELECTRA-Small's); also sizes the position table
     batch_size: int = 8  # rows per step (1,024 tokens): small batches give more optimizer steps per minute
     steps: int = 450  # optimizer steps: about a minute on 2 CPU cores
-    # peak AdamW lr.  ELECTRA-Small's 5e-4 is for batches of 128; at 8 rows, Adam's square-root rule gives
-    # ~1.2e-4.  Held-out AUC after 450 steps: 0.81 (5e-5), 0.77 (1e-4), 0.59 (2e-4), 0.55 (3e-4 and 1e-3).
-    # At 2e-4 the discriminator learns (training accuracy 0.87 at step 150), then falls back towards the
-    # base rate (0.86); at 3e-4 and 1e-3 it hardly leaves the base rate and its encoder collapses (chapter 3)
+    # Three learning rates.  ELECTRA trains everything at one peak lr; at 450 steps of 8 rows no single lr
+    # serves both networks.  Measured on chapter 1's 500 held-out sentences (one seed): discriminator AUC;
+    # generator loss minus a unigram model of the pretraining text (add-one smoothed); its top-1 minus always
+    # guessing the most frequent token; and the chapter-3 NER probe's validation F1 (3 seeds).
+    # * One lr for all: AUC 0.81 (5e-5), 0.78 (1e-4), 0.59 (2e-4), 0.55 (3e-4, 1e-3).  At 1e-4 the generator
+    #   ends *worse* than word frequencies (+0.63, top-1 +0.000): Adam moves a weight by at most about lr per
+    #   step, so its output bias cannot even learn the unigram distribution in 450 steps; its samples are near
+    #   random words, which the discriminator learns to spot by the word alone (F1 0.444).  At 2e-4 and above
+    #   the discriminator first learns (training accuracy 0.87 at step 150), then falls back towards the base
+    #   rate as the generator improves, and its encoder collapses (chapter 3).
+    # * So the shared embeddings stay at ``lr``, and each network's own weights train faster: the
+    #   discriminator's at ``disc_lr_scale * lr`` = 5e-4, ELECTRA-Small's peak lr (configure_pretraining.py;
+    #   Clark et al., table 6); the generator's at ``gen_lr_scale * lr`` = 2e-3, four times that, as it is
+    #   four times narrower (under muP, Adam's lr for hidden weights scales as 1 / width; Yang et al. 2021).
+    #   Then: AUC 0.68, generator +0.02, top-1 +0.029, F1 0.474.  The discriminator now faces plausible
+    #   replacements: it detects fewer of them, and it is the better encoder (paired F1 +0.029 [+0.021,
+    #   +0.038] over one lr of 1e-4).
+    # * Neighbours (generator scale / discriminator scale: AUC, generator, top-1, F1): 10/3: 0.75, +0.29,
+    #   +0.016, 0.464; 10/5: 0.77, +0.35, +0.015, 0.465; 20/3: 0.65, -0.02, +0.030, 0.466; 30/5: 0.61, -0.13,
+    #   +0.033, 0.463; 10/10: 0.80, +0.51, +0.016; 20/10: 0.73, +0.17, +0.029; 20/30: 0.48 (collapsed).  An
+    #   output bias set to log unigram frequencies makes the generator as good as word frequencies from step
+    #   0, and the discriminator never leaves the base rate (AUC 0.53 even at 10x): it needs the easy
+    #   replacements of a weak generator first.  A larger lr for the embeddings collapses the pair as above.
+    # * The MLM baseline of chapter 3 (a discriminator-sized masked LM) gets the same treatment: embeddings
+    #   and the output layer tied to them at ``lr``, its own weights at ``mlm_lr_scale * lr``, the best of
+    #   1, 2, 5, 10 by the same probe (F1 0.425, 0.433, 0.388, 0.422: noisy, one pretraining seed).
     lr: float = 1e-4
-    # the generator's own weights train at gen_lr_scale * lr (TrainConfig.lr_scale; the shared embeddings at
-    # lr).  At 1 the generator ends no better than word frequencies.  Measured on chapter 1's 500 held-out
-    # sentences after 450 steps (one seed): generator loss minus a unigram model's [95 % interval], its top-1
-    # minus the most frequent token's, discriminator AUC, discriminator loss minus H(r):
-    #   1: +0.79 [+0.74, +0.84], +0.000, 0.78, -0.092    3: +0.59 [+0.55, +0.63], +0.004, 0.75, -0.071
-    #   10: +0.18 [+0.15, +0.21], +0.016, 0.65, -0.029   30: -0.11 [-0.16, -0.07], +0.037, 0.53, -0.003
-    # Also tried: 10 with init_std 0.05 (+0.04, AUC 0.62) or 0.1 (+0.28, 0.55); 30 with init_std 0.1 (-0.12,
-    # top-1 +0.085, 0.53); the generator's output bias set to log unigram frequencies, at 1 (+0.05, 0.53) and
-    # 10 (-0.10, 0.53).  A generator that beats word frequencies makes replacements that the discriminator
-    # cannot learn to spot in 450 steps: at this budget the two demonstrations pull against each other, and
-    # the book keeps the discriminator, the network it fine-tunes.  Longer runs at 10 (2026-12-06, same
-    # measures): 700 steps: -0.03 [-0.06, +0.02], +0.031, 0.57, -0.013 [-0.018, -0.009]; 900 steps: -0.09
-    # [-0.14, -0.05], +0.039, 0.56, -0.011 [-0.016, -0.007].  At 900 both networks beat their input-blind
-    # answers beyond the noise, but chapter 1 then runs 86 s instead of 56 s, and chapters 3-9 would
-    # fine-tune a discriminator of AUC 0.56 instead of 0.78
-    gen_lr_scale: float = 1.0
+    disc_lr_scale: float = 5.0
+    gen_lr_scale: float = 20.0
+    mlm_lr_scale: float = 2.0
     warmup_ratio: float = 0.1  # linear warm-up share, then linear decay (BERT, ELECTRA)
     init_std: float = 0.02  # BERT/ELECTRA's N(0, 0.02) init, the same as the book's no-pretraining controls
     dropout: float = 0.1  # ELECTRA's; the probes fine-tune with the same
@@ -265,9 +274,15 @@ def train_config(cfg: PretrainConfig, steps: int | None = None, objective: str =
     """The ``TrainConfig`` of a pretraining run (``steps`` overrides ``cfg.steps``, for the MLM baseline).
 
     For the RTD pair the generator's own weights train at ``cfg.gen_lr_scale`` times
-    ``cfg.lr`` (``TrainConfig.lr_scale``); the shared embeddings stay at ``cfg.lr``.
+    ``cfg.lr`` and the discriminator's at ``cfg.disc_lr_scale`` times it (``TrainConfig.lr_scale``);
+    the shared embeddings stay at ``cfg.lr``.  The MLM baseline trains its embeddings (and the output
+    layer tied to them) at ``cfg.lr`` and everything else at ``cfg.mlm_lr_scale`` times it.
     """
-    scale = (("generator.", cfg.gen_lr_scale),) if objective == "rtd" else ()
+    if objective == "rtd":
+        scale = (("generator.", cfg.gen_lr_scale), ("discriminator.", cfg.disc_lr_scale))
+    else:  # the tied output weight keeps lr: one of its names is the embeddings'
+        scale = tuple((p, cfg.mlm_lr_scale) for p in ("electra.encoder.", "generator_predictions.",
+                                                       "generator_lm_head."))
     return TrainConfig(lr=cfg.lr, max_steps=steps or cfg.steps, warmup_ratio=cfg.warmup_ratio, seed=cfg.seed,
                        log_every=cfg.log_every, lr_scale=scale)
 
