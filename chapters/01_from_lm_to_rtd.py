@@ -48,7 +48,7 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
-    TAG = "v0.2.0"  # the rmdlib release this chapter was tested with, never the moving main
+    TAG = "v0.2.1"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
@@ -612,9 +612,11 @@ display(HTML(f"<p>{legend}</p>{table}"))
 # them shown as `[MASK]`. The generator's samples replaced {glue:text}`demo_replaced:d`
 # and reproduced the original at {glue:text}`demo_same:d`, so only
 # {glue:text}`demo_replaced_share:.1%` of the tokens the discriminator reads are
-# replacements. It flagged {glue:text}`demo_flagged:d` tokens, caught
+# replacements. At a threshold of one half the discriminator flagged
+# {glue:text}`demo_flagged:d` of the {glue:text}`demo_tokens:d` tokens, caught
 # {glue:text}`demo_caught:d` of the {glue:text}`demo_replaced:d` replacements, and
-# labelled {glue:text}`demo_acc:.1%` of all tokens correctly.
+# labelled {glue:text}`demo_acc:.1%` of all tokens correctly. The shading says more than
+# the threshold: it shows how suspicious the discriminator finds each token.
 
 # %%
 def corruption_counts(out):
@@ -698,7 +700,10 @@ glue("pack_len", zoo.PRETRAIN.max_length);
 # input: a constant probability $r$ of "replaced", $r$ being the share of replaced
 # tokens. Its loss is the binary entropy $H(r)$ (chapter 2, section 3.2), and at a
 # threshold of one half it answers "original" everywhere. The generator is compared
-# with a unigram model: the token frequencies of the same sentences. Each difference
+# with a unigram model: the token frequencies of the text it was pretrained on
+# (add-one smoothed), whose top-1 guess is always the most frequent token. (The
+# frequencies of the scored sentences themselves would be an unfair rival: they know
+# which words these sentences use.) Each difference
 # comes with a 95 % interval from resampling the rows (the book's comparison rule,
 # "How to use this book"); an interval that excludes 0 is a difference these sentences
 # can show.
@@ -718,6 +723,19 @@ def per_row(mask, values):
     return torch.stack([summed, mask.sum(1).to(summed.dtype)], 1).double().cpu().numpy()
 
 
+def unigram_of(texts):
+    """(V,) add-one smoothed token probabilities of texts, special tokens excluded."""
+    rows = tok(list(texts), add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([i for row in rows for i in row])
+    counts = torch.bincount(ids, minlength=len(tok)).double()
+    counts[tok.all_special_ids] = 0
+    return ((counts + 1) / (counts + 1).sum()).to(device)
+
+
+UNIGRAM = unigram_of(zoo.pretraining_texts(P))  # (V,) what the generator could learn
+MOST_FREQUENT = int(UNIGRAM.argmax())  # without reading the input
+
+
 def rtd_scores(out, in_name=None):
     """Discriminator and generator against input-blind answers, on a corrupt() run."""
     keep = ~out["special"] & out["attn"].bool()  # (B, T) the text's own tokens
@@ -728,16 +746,15 @@ def rtd_scores(out, in_name=None):
     flagged = logit > 0  # P(replaced) > 1/2
     sel = out["masked"].selected & keep  # (B, T) picked positions
     ids, gen_logits = out["ids"], out["gen_logits"].float()
-    freq = torch.bincount(ids[keep], minlength=gen_logits.shape[-1]).float()
     gen_nll = F.cross_entropy(gen_logits.transpose(1, 2), ids,
                               reduction="none")  # (B, T)
-    uni_nll = -(freq / freq.sum()).log()[ids]  # (B, T) unigram model of these tokens
+    uni_nll = -UNIGRAM.log()[ids].float()  # (B, T) unigram of the pretraining text
     rows = {"disc": per_row(keep, disc_nll), "const": per_row(keep, const_nll),
             "disc_right": per_row(keep, (flagged == y).float()),
             "const_right": per_row(keep, (~y).float()),
             "gen": per_row(sel, gen_nll), "uni": per_row(sel, uni_nll),
             "gen_top1": per_row(sel, (gen_logits.argmax(-1) == ids).float()),
-            "uni_top1": per_row(sel, (ids == freq.argmax()).float())}
+            "uni_top1": per_row(sel, (ids == MOST_FREQUENT).float())}
     prob, yk = torch.sigmoid(logit[keep]), y[keep]  # (N,) each
     s = {"tokens": int(keep.sum()), "replaced_share": float(r),
          "auc": float((prob[yk][:, None] > prob[~yk][None, :]).float().mean()),
@@ -842,25 +859,31 @@ def verdict(s, packed_s, new_s, steps):
              "replacement: it has learned what fits the text it was trained on.")
     gen, top1 = s["gen_vs_uni"], s["top1_vs_uni"]
     worse = "worse than" if gen.low > 0 else "no better than"
-    trade = (" Training the generator faster does not rescue the demo at this budget: "
-             "`zoo.PRETRAIN`'s comments record that a generator that beats word "
-             "frequencies leaves the discriminator no better than the constant answer.")
+    balance = (" That is the balance ELECTRA needs: replacements plausible enough that spotting "
+               "them takes context, yet not so good that the discriminator cannot learn to "
+               "(Clark et al. find generators of 1/4 to 1/2 the discriminator's size best, "
+               "section 3.2).")
+    if P.encoder is None:  # the book's own pair: how its learning rates were chosen
+        balance += (" `zoo.PRETRAIN`'s comments record the runs behind this pair: with one "
+                    "learning rate for both networks the generator stayed below word "
+                    "frequencies, and its discriminator, facing near-random words, scored "
+                    "higher on this page but fine-tuned worse in chapter 3's probe.")
     if gen.high < 0 and top1.low > 0:
         learned = ("it has learned more than word frequencies: the context of a masked "
                    "position changes what it predicts there, and its samples are words "
-                   "that often fit, which is what makes the discriminator's task worth "
-                   "learning.")
+                   "that often fit." + balance)
     elif top1.low > 0:
-        learned = ("its top guess already uses the context, but as a whole distribution it "
-                   f"is still {worse} word frequencies, so many of its samples are "
-                   "close to random words. That makes the discriminator's task easy; more "
-                   "pretraining makes the generator, and with it the task, harder." + trade)
+        learned = ("its top guess uses the context, but as a whole distribution it is "
+                   f"{worse} word frequencies: sure of frequent words in places where they "
+                   "fit, unsure of the rest, so its samples are sometimes plausible and "
+                   "sometimes close to random words." + balance)
     else:
         less = "*less*" if gen.low > 0 else "no more"
         learned = (f"after {steps} steps it knows {less} than word frequencies, so its "
                    "samples are close to random words. That makes the discriminator's task "
-                   "easy; more pretraining makes the generator, and with it the task, "
-                   "harder." + trade)
+                   "easy, and what it learns from it shallow. `zoo.PRETRAIN`'s comments "
+                   "record how the learning rates of the two networks trade one against "
+                   "the other at this budget.")
     generator = (f" The generator's top guess is right at {s['gen_top1']:.1%} of the picked "
                  f"positions, against {s['uni_top1']:.1%} for always guessing the most "
                  f"frequent token "
