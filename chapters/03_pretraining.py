@@ -48,7 +48,7 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
-    TAG = "v0.2.0"  # the rmdlib release this chapter was tested with, never the moving main
+    TAG = "v0.2.1"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
@@ -203,6 +203,40 @@ glue("gen_scale", cfg.gen_scale);
 # modelling the generator instead of the language. A small generator also keeps the
 # extra compute down, which matters for the comparison of section 5.
 #
+# ### Three learning rates
+#
+# ELECTRA trains both networks at one peak learning rate (5e-4 for ELECTRA-Small,
+# with batches of 128 rows for a million steps). This chapter's run has
+# {glue:text}`rtd_steps:d` steps of {glue:text}`B:d` rows, and there one rate does not
+# serve both networks. At 1e-4 the generator does not even learn word frequencies:
+# Adam moves each weight by about the learning rate per step, so a few hundred steps
+# move its output bias by a few hundredths, its samples stay near-random words, and
+# the discriminator learns to spot unusual words rather than words that do not fit
+# their context. At 2e-4 and above the shared embeddings move fast, the generator
+# improves, and the discriminator falls back to the base rate (section 5). So
+# `zoo.train_config` gives each part its own rate (`TrainConfig.lr_scale`): the shared
+# embeddings {glue:text}`lr_emb`, the discriminator's own weights
+# {glue:text}`lr_disc` (ELECTRA-Small's peak rate), and the generator's, four times
+# narrower, four times that, {glue:text}`lr_gen`, after the rule that Adam's
+# learning rate for hidden weights scales as one over the width
+# {cite}`yang2021tensor`. The masked-LM baseline of section 5 trains its own weights
+# at {glue:text}`lr_mlm`, the best of four rates for it. These are choices for this
+# budget, made with the fine-tuning probe of section 5 on the *validation* split of
+# chapter 4's data, and a departure from the paper; `zoo.PRETRAIN`'s comments record
+# the runs behind them. Chapter 1 shows what they buy: a generator whose top guess
+# beats word frequencies, and a discriminator that still beats a constant answer.
+
+# %% tags=["remove-cell"]
+def rate(x):
+    return f"{x:.0e}".replace("e-0", "e-")  # 1e-4, not 1e-04
+
+
+glue("lr_emb", rate(cfg.lr))
+glue("lr_disc", rate(cfg.lr * cfg.disc_lr_scale))
+glue("lr_gen", rate(cfg.lr * cfg.gen_lr_scale))
+glue("lr_mlm", rate(cfg.lr * cfg.mlm_lr_scale));
+
+# %% [markdown]
 # ## 3. Pretraining with the library's loop
 #
 # Pretraining is `train.fit` with the RTD loss function of `rmdlib.rtd`: no special
@@ -446,7 +480,8 @@ glue("lm_head_share", 2 * len(tok) * gen.config.embedding_size / f_mlm);
 # The MLM baseline is a masked LM with the discriminator's backbone, trained with
 # BERT's masking {cite}`devlin2019bert` (`rtd.BERT_MASKING`: of the picked tokens
 # 80 % shown as `[MASK]`, 10 % random, 10 % unchanged) by the same `fit`, on
-# the same rows, in the same order, with the same learning-rate schedule. Its loss
+# the same rows, in the same order, with the same learning-rate schedule (its own
+# weights at {glue:text}`lr_mlm`, section 2). Its loss
 # reads the logits of the picked tokens only, so its loss function runs the output
 # layer at those positions alone: the same loss and the same gradients
 # (`tests/test_rtd.py` checks both) for a fraction of the work. The FLOP count above
@@ -710,8 +745,8 @@ glue("cos_none", float(geometry.loc[NONE, "mean pairwise cosine"]));
 # Collapse is the other face of the plateau of section 3: the discriminator's loss
 # rewards a constant answer until it has learned to detect replacements, and a
 # representation that ignores the token is the simplest way to give one. Whether a
-# run collapses depends on the learning rate: `zoo.PRETRAIN`'s comments record that
-# at 2e-4 this tiny pair first learns and then falls back towards the base rate, and
+# run collapses depends on the learning rate: `zoo.PRETRAIN`'s comments record that,
+# with one rate for all its weights, at 2e-4 this tiny pair first learns and then falls back towards the base rate, and
 # that at 1e-3 it hardly leaves the base rate; `benchmarks/rtd_vs_mlm.py`, run at
 # 1e-3, finds a collapsed encoder on real text at a 10-minute budget.
 #
