@@ -48,7 +48,7 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
-    TAG = "v0.2.0"  # the rmdlib release this chapter was tested with, never the moving main
+    TAG = "v0.2.1"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
@@ -417,7 +417,8 @@ source(finetune_tagger)
 # %%
 TAGGING = TaggingConfig(batch_size=32, dropout=0.1)  # dropout as in BERT and ELECTRA
 FINETUNE = TrainConfig(
-    # tiny encoder: best validation F1 of 1e-3, 2e-3, 3e-3 (400 steps); Hub ones: ~1e-4
+    # tiny encoder: best validation F1 of 1e-3, 2e-3, 3e-3 (400 steps), chosen with an
+    # earlier pretraining run; Hub ones: ~1e-4
     lr=P.finetune_lr,  # 3e-3 for the tiny encoder, 1e-4 for Hub ones (rmdlib.profile)
     max_steps=P.n(400),  # about 2.5 passes over the micro-world's training split
     warmup_ratio=0.1,  # linear warm-up, then linear decay (BERT, ELECTRA)
@@ -524,15 +525,16 @@ for row, key in (("always O", "allo"), ("gazetteer", "gaz"), ("fine-tuned tagger
 # %% [markdown]
 # The predictor that finds nothing is {glue:text}`allo_acc:.1%` accurate per token,
 # exactly the share of `O` words, and its entity F1 is {glue:text}`allo_f1:.3f`.
-# Any tagger's token accuracy starts from that floor, so the scale is compressed:
-# the gazetteer reaches {glue:text}`gaz_acc:.1%` and the tagger
-# {glue:text}`model_acc:.1%` token accuracy, against entity F1 of
-# {glue:text}`gaz_f1:.3f` and {glue:text}`test_f1:.3f`. And one wrong word can cost
-# a whole entity: tagging a two-word name as `O B-LOC` instead of `B-LOC I-LOC` gets
-# half of its words right, but the entity is wrong, and the stray one-word `LOC`
-# counts as a false positive besides. Entity F1 measures what a user of the tagger
-# wants, whole names with the right type, which is why every NER result in this book
-# and in the literature is an entity F1.
+# Any tagger's token accuracy starts from that floor: it credits every `O` word left
+# untagged, most of them easy, which entity F1 does not count, so even a tagger that
+# finds few names scores high on it. The gazetteer reaches {glue:text}`gaz_acc:.1%` and
+# the tagger {glue:text}`model_acc:.1%` token accuracy, with entity F1 of
+# {glue:text}`gaz_f1:.3f` and {glue:text}`test_f1:.3f`. And one wrong word can cost a
+# whole entity: tagging a two-word name as `O B-LOC` instead of `B-LOC I-LOC` gets half
+# of its words right, but the entity is wrong, and the stray one-word `LOC` counts as a
+# false positive besides. Entity F1 measures what a user of the tagger wants, whole
+# names with the right type, which is why every NER result in this book and in the
+# literature is an entity F1.
 #
 # :::{admonition} A common mistake
 # :class: warning
@@ -583,8 +585,8 @@ glue("control_acc", float(scores.loc["no pretraining", "token accuracy"]))
 glue("control_seconds", control_seconds)
 glue("pretraining_gain", abs(gain))
 glue("gain_verdict", "adds" if gain > 0 else "costs")
-glue("gain_warning", "" if gain > 0 else (
-    "A small difference from one seed each may be noise. "
+glue("gain_warning", "" if gain > 0 else (  # a leading space: it follows a sentence
+    " A small difference from one seed each may be noise. "
     "If an encoder fine-tunes no better than random weights of the same shape across seeds, look at its "
     "pretraining run first: chapter 3's learning curves show whether the discriminator learnt to find "
     "replaced tokens at all (its recall and precision)."))
@@ -612,7 +614,7 @@ glue("ranking", ranking_sentence(scores));
 # Without pretraining the same {glue:text}`ft_steps:d` steps reach a test entity F1 of
 # {glue:text}`control_f1:.3f`, so here pretraining {glue:text}`gain_verdict`
 # {glue:text}`pretraining_gain:.3f` F1 (one seed each: chapter 3 shows how much such
-# numbers move between seeds). {glue:text}`gain_warning`
+# numbers move between seeds).{glue:text}`gain_warning`
 #
 # With four predictors in the table, look once more at the two measures.
 # {glue:text}`ranking`
