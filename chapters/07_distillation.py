@@ -47,7 +47,7 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
-    TAG = "v0.2.0"  # the rmdlib release this chapter was tested with, never the moving main
+    TAG = "v0.2.1"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
@@ -206,7 +206,7 @@ source(distill.distill_loss_fn)
 # $(1-\alpha)(\operatorname{softmax}(s) - y)/N$, at $\alpha = 0$ it is plain token
 # cross-entropy, and the teacher receives no gradient.
 #
-# ## 4. A student a quarter of the teacher's size
+# ## 4. A narrower student
 #
 # DistilBERT {cite}`sanh2019distilbert` kept BERT's width, halved its depth, and
 # initialised the student from the teacher by "taking one layer out of two".
@@ -224,7 +224,9 @@ def n_params(model):
 EVERY = 2
 halved = distill.student_from_teacher(teacher, every=EVERY)  # DistilBERT's recipe
 embeddings = teacher.base_model.embeddings
-glue("halved_layers", halved.config.num_hidden_layers)
+kept = halved.config.num_hidden_layers
+glue("halved_layers", kept)
+glue("halved_layers_text", f"{kept} layer{'s' if kept != 1 else ''}")
 glue("halved_share", n_params(halved) / n_params(teacher))
 glue("embedding_share", n_params(embeddings) / n_params(teacher))
 glue("teacher_params", n_params(teacher))
@@ -233,16 +235,17 @@ print(f"teacher {n_params(teacher):,} parameters; "
 del halved
 
 # %% [markdown]
-# On our teacher that recipe saves little: the copy with {glue:text}`halved_layers:d`
-# layer(s) keeps {glue:text}`halved_share:.0%` of the teacher's
+# On our teacher that recipe saves little: the copy with
+# {glue:text}`halved_layers_text` keeps {glue:text}`halved_share:.0%` of the teacher's
 # {glue:text}`teacher_params:,` parameters, because the embeddings, which it keeps
 # whole, are {glue:text}`embedding_share:.0%` of the teacher. (BERT-base's layers
 # dominate its size, so DistilBERT's halved depth still removed 40 % of it.) To get
 # a student several times smaller we make it *narrower*: a fresh encoder whose
-# vectors are a quarter as wide, with two layers and two attention heads, built with
-# the same `models.build_encoder` and `models.build_tagger` as every tagger in the
-# book. A narrow student cannot copy the teacher's weights, so it starts from random
-# ones and learns everything from its training signal.
+# vectors, embeddings included, are much shorter than the teacher's, with two layers
+# and two attention heads, built with the same `models.build_encoder` and
+# `models.build_tagger` as every tagger in the book. A narrow student cannot copy the
+# teacher's weights, so it starts from random ones and learns everything from its
+# training signal.
 
 # %%
 STUDENT_SIZE = dict(hidden=32, layers=2, heads=2)
@@ -267,7 +270,10 @@ print(f"student {student_params:,} parameters, "
 # %% [markdown]
 # The student has {glue:text}`student_params:,` parameters,
 # {glue:text}`param_share:.0%` of the teacher's ({glue:text}`student_layers:d` layers of
-# width {glue:text}`student_hidden:d`).
+# width {glue:text}`student_hidden:d`, against the teacher's width of
+# {glue:text}`teacher_hidden:d`). Every part is narrower, its embeddings included: an
+# embedding matrix shrinks in proportion to the width, a layer's weight matrices with
+# its square.
 #
 # ## 5. Where a teacher pays: unlabelled text
 #
@@ -363,11 +369,17 @@ def interval(c):
     return f"{c.diff:+.3f} [{c.low:+.3f}, {c.high:+.3f}]"
 
 
+SAME = {"gold labels": "gold labels", "hard tags": "teacher's hard tags"}
+
+
+def cell(name, base):
+    """The difference from ``base`` with its interval; a dash for ``base`` itself."""
+    return "—" if SAME.get(base) == name else interval(vs[name][base])
+
+
 table = pd.DataFrame({name: {"test F1 (mean)": f"{np.mean(f1[name]):.3f}",
                              "seeds": " ".join(f"{x:.3f}" for x in f1[name]),
-                             "vs gold labels": interval(vs[name]["gold labels"]),
-                             "vs hard tags": interval(vs[name]["hard tags"]),
-                             "vs teacher": interval(vs[name]["teacher"])}
+                             **{f"vs {base}": cell(name, base) for base in baselines}}
                       for name in ARMS}).T
 display(table)
 
@@ -435,17 +447,26 @@ def dark_knowledge_verdict():
         c = vs[f"soft, T = {T:g}"]["hard tags"]
         beyond = " (outside the noise)" if c.significant else ""
         parts.append(f"at T = {T:g} {interval(c)}{beyond}")
-    n_better = sum(vs[f"soft, T = {T:g}"]["hard tags"].significant
-                   and vs[f"soft, T = {T:g}"]["hard tags"].diff > 0 for T in TEMPS)
-    n_worse = sum(vs[f"soft, T = {T:g}"]["hard tags"].significant
-                  and vs[f"soft, T = {T:g}"]["hard tags"].diff < 0 for T in TEMPS)
-    reading = ("so on the same text the teacher's full distribution taught the student "
-               "more than its decisions alone: the dark knowledge paid"
-               if n_better and not n_worse else
+    cs = {T: vs[f"soft, T = {T:g}"]["hard tags"] for T in TEMPS}
+    better = [T for T in TEMPS if cs[T].significant and cs[T].diff > 0]
+    worse = [T for T in TEMPS if cs[T].significant and cs[T].diff < 0]
+
+    def where(ts):  # "at every temperature tried", or which, and the rest
+        if len(ts) == len(TEMPS):
+            return "at every temperature tried"
+        rest = len(TEMPS) - len(ts)
+        return (" and ".join(f"at T = {T:g}" for T in ts) + " (at the other "
+                f"temperature{'s' if rest > 1 else ''} the two cannot be told apart)")
+
+    reading = ("so the answer depends on the temperature" if better and worse else
+               "so on the same text the teacher's full distribution taught the student "
+               f"more than its decisions alone {where(better)}: the dark knowledge paid"
+               if better else
                "so on the same text the teacher's decisions alone taught the student "
-               "as much or more: in this run the dark knowledge did not pay"
-               if not n_better else
-               "so the answer depends on the temperature")
+               f"more than its full distribution {where(worse)}: in this run the dark "
+               "knowledge did not pay" if worse else
+               "so this run cannot tell soft targets from hard tags on the same text: "
+               "no gain from the dark knowledge shows")
     return ("Against the teacher's hard tags on the same sentences, soft targets give "
             + "; ".join(parts) + f", {reading}.")
 
@@ -468,8 +489,8 @@ soft_paid = any(vs[f"soft, T = {T:g}"]["hard tags"].significant
 glue("dark_reading", (
     "That is dark knowledge at work: the student also learned how the "
     "teacher ranks the wrong tags.") if soft_paid else (
-    "Section 6 asks whether a small transfer set changes that, and measures how far the "
-    "teacher's soft targets are from its hard tags."));
+    "Exercise 2 asks whether a small transfer set changes that; section 6 measures how "
+    "far the teacher's soft targets are from its hard tags."));
 
 # %% [markdown]
 # **What the run shows.** {glue:text}`teacher_verdict` {glue:text}`transfer_verdict`
@@ -619,11 +640,11 @@ display(sizes.style.format({"layers": "{:.0f}", "parameters": "{:,.0f}",
                             "end to end, ms per sentence": "{:.2f}",
                             "end to end, sentences/s in batches of 128": "{:,.0f}"}))
 t_row, s_row = sizes.iloc[0], sizes.iloc[1]
-fwd, e2e, batched = ("forward only, ms per sentence", "end to end, ms per sentence",
-                     "end to end, sentences/s in batches of 128")
+fwd, e2e, rate = ("forward only, ms per sentence", "end to end, ms per sentence",
+                  "end to end, sentences/s in batches of 128")
 glue("speedup_fwd", float(t_row[fwd] / s_row[fwd]))
 glue("speedup1", float(t_row[e2e] / s_row[e2e]))
-glue("speedup128", float(s_row[batched] / t_row[batched]))
+glue("speedup128", float(s_row[rate] / t_row[rate]))
 # ms/sentence
 overhead = {"teacher": float(t_row[e2e] - t_row[fwd]),
             "student": float(s_row[e2e] - s_row[fwd])}
@@ -646,8 +667,9 @@ teacher.to(P.device);
 # {glue:text}`n_batched:d` sentences) {glue:text}`speedup128:.2f`×. The work around the model (tokenization, windowing,
 # merging the tags in Python) took {glue:text}`overhead_teacher:.2f` ms per sentence
 # with the teacher and {glue:text}`overhead_student:.2f` ms with the student:
-# {glue:text}`overhead_reading`. Inside the model, the embeddings
-# cost the same in both; only the layers' compute shrinks. (Timings on a shared CPU vary
+# {glue:text}`overhead_reading`. Inside the model everything is narrower, the
+# embeddings as well as the layers: the student is a fresh encoder of its own width,
+# not a cut-down copy of the teacher. (Timings on a shared CPU vary
 # from run to run; the best of three passes is shown.) For reference,
 # DistilBERT kept 97 % of BERT-base's GLUE score with 40 % fewer parameters and ran
 # 60 % faster {cite}`sanh2019distilbert`; those numbers are for a 12-layer teacher whose
