@@ -633,10 +633,7 @@ glue("best_f1", float(table.loc[best_name, "test F1"]))
 glue("best_gain", float(table.loc[best_name, "test − none"]))
 glue("best_cmp", versus_none[best_name].describe(best_name, "none"))
 glue("val_best", val_best)
-glue("val_best_test_gain", float(table.loc[val_best, "test − none"]))
-val_best_gain = table.loc[val_best, "test − none"]
-glue("val_best_line", f"{val_best} (level with none on test, to three decimals)"
-     if abs(val_best_gain) < 0.0005 else f"{val_best} ({val_best_gain:+.3f} on test)")
+glue("val_best_line", f"{val_best}, which on test {change(val_best)}")
 glue("max_std", float(table["test std"].max()))
 glue("n_seeds", len(SEEDS))
 glue("seeds", ", ".join(map(str, SEEDS)))
@@ -677,8 +674,6 @@ else:
                        "so there is no combination to run.", markdown=True)
 for name in single:
     key = name.split()[0].lower()
-    glue(f"gain_{key}", float(table.loc[name, "test − none"]))
-    glue(f"ci_{key}", f"{versus_none[name].low:+.3f} to {versus_none[name].high:+.3f}")
     glue(f"change_{key}", change(name))
 
 # ranking the single arms: is the first one told apart from the second?
