@@ -64,7 +64,7 @@ TAGGER = "rmdlib tagger"
 # and Punkt as baselines; quoted in chapter 5. Their text is built differently: compare trends only.
 PUBLISHED = {"pySBD": 75.3, "spaCy sentencizer": 88.8, "NLTK Punkt": 90.8, "SaT-12l-sm": 97.3}
 PUNKT_NOTE = ("NLTK's pretrained Punkt model (punkt_tab) needs a download, which was not reachable where this "
-              "benchmark was written: Punkt is trained here on the EWT training text, PunktTrainer defaults.")
+              "benchmark was written: Punkt is trained here on the training text of the same run (micro-world or EWT), PunktTrainer defaults.")
 
 Splitter = Callable[[list[str]], list[list[int]]]  # texts -> sentence ends per text
 
@@ -235,7 +235,7 @@ def timed(split: Splitter, texts: list[str]) -> tuple[list[list[int]], float]:
     return pred, time.perf_counter() - start
 
 
-def compare(tests: dict[str, list[SbdDoc]], splitters: dict[str, Splitter], tagger: str) -> dict:
+def score_splitters(tests: dict[str, list[SbdDoc]], splitters: dict[str, Splitter], tagger: str) -> dict:
     """Every splitter on every test variant: scores, speed and the tagger's F1 minus each rule's (interval)."""
     out = {}
     for variant, docs in tests.items():
@@ -280,8 +280,8 @@ def micro_world(seed: int, device: torch.device, quick: bool, ablation: bool) ->
         results[name] = {"train_seconds": time.perf_counter() - start, "train_cpu_seconds": time.process_time() - cpu,
                          "dev_evals": tagger.history.evals, **asdict(b)}
     best = max(arms, key=lambda n: max(e["f1"] for e in arms[n].history.evals))  # chosen on validation, not test
-    table = compare({"micro-world test": docs["test"]}, {**rules, **{f"tagger: {n}": a for n, a in arms.items()}},
-                    f"tagger: {best}")
+    table = score_splitters({"micro-world test": docs["test"]},
+                            {**rules, **{f"tagger: {n}": a for n, a in arms.items()}}, f"tagger: {best}")
     return {"arms": results, "chosen_on_validation": best, "comparison": table,
             "n_train_max": n_max, "n_val": len(docs["validation"]), "n_test": len(docs["test"])}
 
@@ -303,7 +303,7 @@ def ewt(data: Path, b: Budget, encoder_name: str | None, device: torch.device, s
     splitters = {"regex (rmdlib)": regex_splitter(), "pySBD": pysbd_splitter(), "spaCy sentencizer": spacy_splitter(),
                  "NLTK Punkt": punkt, TAGGER: tagger}
     tests = {"with paragraph breaks": docs[("test", "paragraphs")], "without (joined by spaces)": docs[("test", "flat")]}
-    return {"tagger": trained, "comparison": compare(tests, splitters, TAGGER),
+    return {"tagger": trained, "comparison": score_splitters(tests, splitters, TAGGER),
             "train_documents": len(train), "train_unreachable_ends": unreachable_ends(train)}
 
 
