@@ -1,21 +1,34 @@
-"""Comparing two arms: a paired bootstrap over test items, averaged over seeds.
+"""Comparing two arms: a paired bootstrap over test items, and the spread between seeds.
 
 The book's one rule for "A beats B" (see *How to use this book*): train both
 arms with the same seeds, score both on the same test sentences, and report
 
-    diff = mean over seeds s of [stat(A_s) - stat(B_s)]
+    diff = mean over seeds s of d_s,     d_s = stat(A_s) - stat(B_s)
 
-with a percentile bootstrap interval (Efron and Tibshirani 1993, ch. 13).  Each
-bootstrap resample draws n test items with replacement; the *same* item indices
-are used for every seed and for both arms, so the variation that the two arms
-share (hard sentences are hard for both) cancels out of the difference.  This is
-the paired bootstrap of Koehn (2004) and Berg-Kirkpatrick et al. (2012), with
-the seeds averaged inside each resample.  A verdict is "significant" when the
-(1 - alpha) interval excludes 0.
+with an interval that covers both sources of chance in it:
 
-What the interval covers: the sampling of the test set.  The seeds are averaged,
-not resampled, so seed-to-seed variation narrows with more seeds but is not in
-the interval; with 1 seed the verdict is about that one pair of models.
+* **the test sentences.** A paired percentile bootstrap (Efron and Tibshirani
+  1993, ch. 13): each resample draws n test items with replacement, the *same*
+  indices for every seed and for both arms, so what the arms share (hard
+  sentences are hard for both) cancels out of the difference (Koehn 2004;
+  Berg-Kirkpatrick et al. 2012).  Its variance is v.
+* **the training runs.** Another seed moves fine-tuning results as much as
+  many a method does (Dodge et al. 2020), and no test-set resampling sees
+  that.  With k >= 2 seeds their spread enters as a = s_d^2 / k, s_d the
+  standard deviation of the k paired differences d_s, less the part of it
+  that v already counts: the seeds' different errors on the same sentences
+  (mean over s of the bootstrap variance of d_s, minus v, over k - 1; the
+  crossed seeds-by-sentences design of a two-way random-effects model).
+
+With several seeds the interval is diff +- t * sqrt(a + v), t the Student
+quantile at the Welch-Satterthwaite degrees of freedom
+nu = (s + v)^2 / (s^2 / (k - 1) + v^2 / (n - 1)), s = s_d^2 / k (Satterthwaite 1946; the
+"effective degrees of freedom" of the GUM, JCGM 100:2008, annex G): close to
+k - 1 when the seeds dominate (3 seeds give t = 4.3), close to the normal
+quantile when the test sentences do.  ``seed_spread=False``, or a single
+seed, gives the sentence-only percentile interval: a statement about these
+trained models on this test set, not about the recipes.  A verdict is
+"significant" when the (1 - alpha) interval excludes 0.
 
 Used in chapters 1, 3, 5, 6, 7, 8 and 9.
 """
@@ -26,6 +39,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+from scipy import stats
 
 from rmdlib.metrics import _check_tags, _end_sets, _spans
 
@@ -33,7 +47,11 @@ __all__ = ["Comparison", "boundary_counts", "paired_boundary_f1", "paired_bootst
 
 
 class Comparison(NamedTuple):
-    """Difference A - B with its (1 - alpha) bootstrap interval [low, high]."""
+    """Difference A - B with its (1 - alpha) interval [low, high].
+
+    ``seed_spread``: whether the interval includes the spread between seeds
+    (the t interval of the module docstring) or covers the test items only.
+    """
 
     diff: float
     low: float
@@ -42,6 +60,7 @@ class Comparison(NamedTuple):
     n_seeds: int
     n_items: int
     n_boot: int = 1000
+    seed_spread: bool = False
 
     @property
     def significant(self) -> bool:
@@ -52,9 +71,10 @@ class Comparison(NamedTuple):
                  items: str = "test sentences") -> str:
         """One sentence for the prose, e.g. ``A − B = +0.036 (95% CI ...)``."""
         seeds = f"{self.n_seeds} seed" + ("s" if self.n_seeds != 1 else "")
+        spread = " (their spread included)" if self.seed_spread else ""
         return (f"{name_a} − {name_b} = {self.diff:+{fmt}} "
                 f"({1 - self.alpha:.0%} CI {self.low:+{fmt}} to {self.high:+{fmt}}, "
-                f"paired over {seeds}, {self.n_boot:,} bootstrap resamples "
+                f"paired over {seeds}{spread}, {self.n_boot:,} bootstrap resamples "
                 f"of {self.n_items:,} {items})")
 
 
@@ -81,26 +101,54 @@ def _interval(diffs: np.ndarray, alpha: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def _comparison(per_seed: np.ndarray, boot: np.ndarray, alpha: float, n_items: int,
+                seed_spread: bool) -> Comparison:
+    """The Comparison of per-seed differences (k,) and their bootstrap resamples (n_boot, k).
+
+    One seed, or ``seed_spread=False``: the percentile interval of the
+    resamples' seed means.  Otherwise diff +- t_nu * sqrt(a + v) (module
+    docstring), with the seed-by-sentence part taken out of a once.
+    """
+    k, diff = len(per_seed), float(np.mean(per_seed))
+    means = boot.mean(axis=1)  # (n_boot,)
+    if k == 1 or not seed_spread:
+        return Comparison(diff, *_interval(means, alpha), alpha, k, n_items, len(boot))
+    v = float(np.var(means, ddof=1))
+    # s_d^2 / k also holds the part of the sentence noise that differs between
+    # seeds, which v already counts: (mean per-seed bootstrap variance - v) / (k - 1)
+    spread = float(np.var(per_seed, ddof=1)) / k
+    shared = (float(np.var(boot, axis=0, ddof=1).mean()) - v) / (k - 1)
+    a = max(0.0, spread - shared)
+    if a + v == 0:  # every seed and every resample agree: no doubt left
+        return Comparison(diff, diff, diff, alpha, k, n_items, len(boot), True)
+    # the degrees of freedom count the seed term as measured, before the shared
+    # part is taken out: with 3 seeds a smaller one made the interval too narrow
+    # in the null simulations of tests/test_compare.py
+    nu = (spread + v) ** 2 / (spread**2 / (k - 1) + v**2 / max(n_items - 1, 1))
+    half = float(stats.t.ppf(1 - alpha / 2, nu)) * np.sqrt(a + v)
+    return Comparison(diff, diff - half, diff + half, alpha, k, n_items, len(boot), True)
+
+
 def paired_bootstrap(stat: Callable[[Any], float], a: Sequence, b: Sequence, *,
-                     n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> Comparison:
+                     n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,
+                     seed_spread: bool = True) -> Comparison:
     """Paired bootstrap of ``stat(A) - stat(B)`` over items, averaged over seeds.
 
     ``a`` and ``b``: one sequence of per-item records per seed, paired by index
     (seed s of A with seed s of B; item i is the same test item everywhere).
     ``stat(records) -> float`` scores a subset of records (e.g. F1 from summed
     per-sentence counts).  Every resample draws the same n item indices for
-    every seed and both arms.  Chapter 3 and 6 use it through :func:`paired_f1`.
+    every seed and both arms.  With several seeds and ``seed_spread`` the
+    interval includes the seeds' spread (module docstring).  Chapter 1 uses it.
     """
     n = _per_seed(a, b)
     rng = np.random.default_rng(seed)
 
-    def diff(idx):
-        return float(np.mean([stat(_take(ra, idx)) - stat(_take(rb, idx))
-                              for ra, rb in zip(a, b)]))
+    def diffs(idx):
+        return np.array([stat(_take(ra, idx)) - stat(_take(rb, idx)) for ra, rb in zip(a, b)])
 
-    point = diff(np.arange(n))
-    diffs = np.array([diff(rng.integers(0, n, size=n)) for _ in range(n_boot)])
-    return Comparison(point, *_interval(diffs, alpha), alpha, len(a), n, n_boot)
+    boot = np.stack([diffs(rng.integers(0, n, size=n)) for _ in range(n_boot)])  # (n_boot, k)
+    return _comparison(diffs(np.arange(n)), boot, alpha, n, seed_spread)
 
 
 def sentence_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> np.ndarray:
@@ -125,7 +173,7 @@ def _f1(counts: np.ndarray) -> np.ndarray:
 
 
 def _paired_counts(counts_a: np.ndarray, counts_b: np.ndarray, *, n_boot: int,
-                   alpha: float, seed: int) -> Comparison:
+                   alpha: float, seed: int, seed_spread: bool = True) -> Comparison:
     """:func:`paired_f1` on count arrays of shape (seeds, items, 3), vectorised."""
     n_seeds, n, _ = counts_a.shape
     rng = np.random.default_rng(seed)
@@ -134,14 +182,12 @@ def _paired_counts(counts_a: np.ndarray, counts_b: np.ndarray, *, n_boot: int,
     per_seed = _f1(counts_a.sum(1)) - _f1(counts_b.sum(1))  # (seeds,)
     boot_a = _f1(np.einsum("bn,snk->bsk", weights, counts_a))  # (n_boot, seeds)
     boot_b = _f1(np.einsum("bn,snk->bsk", weights, counts_b))
-    diffs = (boot_a - boot_b).mean(axis=1)  # (n_boot,)
-    return Comparison(float(per_seed.mean()), *_interval(diffs, alpha), alpha,
-                      n_seeds, n, n_boot)
+    return _comparison(per_seed, boot_a - boot_b, alpha, n, seed_spread)
 
 
 def paired_f1(gold: Sequence[Sequence[str]], preds_a: Sequence, preds_b: Sequence, *,
               n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,
-              gold_b: Sequence[Sequence[str]] | None = None) -> Comparison:
+              gold_b: Sequence[Sequence[str]] | None = None, seed_spread: bool = True) -> Comparison:
     """Entity-F1 difference A - B, paired over seeds, bootstrapped over sentences.
 
     ``gold``: the test sentences' tag lists; ``preds_a`` / ``preds_b``: one
@@ -149,14 +195,15 @@ def paired_f1(gold: Sequence[Sequence[str]], preds_a: Sequence, preds_b: Sequenc
     ``gold_b``: B's gold when B tags another version of the same sentences (a
     noisy copy, a derived language); sentence i must be the same item in both.
     F1 is seqeval's default-mode micro F1; each resample sums per-sentence
-    (tp, fp, fn) counts, so it is one matrix product.
+    (tp, fp, fn) counts, so it is one matrix product.  With several seeds the
+    interval includes their spread unless ``seed_spread=False`` (module docstring).
     """
     _per_seed(preds_a, preds_b)
     golds = (gold, gold if gold_b is None else gold_b)
     if len(golds[1]) != len(gold):
         raise ValueError(f"gold_b has {len(golds[1])} sentences, gold {len(gold)}: they must be the same items")
     counts = [np.stack([sentence_counts(g, p) for p in arm]) for g, arm in zip(golds, (preds_a, preds_b))]
-    return _paired_counts(*counts, n_boot=n_boot, alpha=alpha, seed=seed)
+    return _paired_counts(*counts, n_boot=n_boot, alpha=alpha, seed=seed, seed_spread=seed_spread)
 
 
 def boundary_counts(true_ends: Sequence, pred_ends: Sequence) -> np.ndarray:
@@ -172,7 +219,8 @@ def boundary_counts(true_ends: Sequence, pred_ends: Sequence) -> np.ndarray:
 
 
 def paired_boundary_f1(true_ends: Sequence, preds_a: Sequence, preds_b: Sequence, *,
-                       n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> Comparison:
+                       n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,
+                       seed_spread: bool = True) -> Comparison:
     """Sentence-end F1 difference A - B, paired over seeds, bootstrapped over documents.
 
     The boundary twin of :func:`paired_f1`: ``preds_a`` / ``preds_b`` hold one
@@ -181,5 +229,5 @@ def paired_boundary_f1(true_ends: Sequence, preds_a: Sequence, preds_b: Sequence
     """
     _per_seed(preds_a, preds_b)
     counts = [np.stack([boundary_counts(true_ends, p) for p in arm]) for arm in (preds_a, preds_b)]
-    return _paired_counts(*counts, n_boot=n_boot, alpha=alpha, seed=seed)
+    return _paired_counts(*counts, n_boot=n_boot, alpha=alpha, seed=seed, seed_spread=seed_spread)
 

@@ -1,4 +1,4 @@
-"""rmdlib.compare: hand-worked cases, brute-force enumeration, a known-null simulation."""
+"""rmdlib.compare: hand-worked cases, brute-force enumeration, known-null simulations."""
 
 import itertools
 
@@ -8,6 +8,7 @@ from seqeval.metrics import f1_score
 
 from rmdlib import compare
 from rmdlib.compare import Comparison, paired_bootstrap, paired_f1, sentence_counts
+from scipy import stats
 from rmdlib.metrics import entity_scores
 
 
@@ -42,7 +43,7 @@ def test_interval_matches_brute_force_enumeration():
     exact = sorted(np.mean([np.mean(ra[list(i)]) - np.mean(rb[list(i)])
                             for ra, rb in zip(a, b)])
                    for i in itertools.product(range(3), repeat=3))
-    cmp = paired_bootstrap(np.mean, a, b, n_boot=20000, alpha=0.2)
+    cmp = paired_bootstrap(np.mean, a, b, n_boot=20000, alpha=0.2, seed_spread=False)
     assert cmp.low == pytest.approx(np.quantile(exact, 0.1), abs=0.02)
     assert cmp.high == pytest.approx(np.quantile(exact, 0.9), abs=0.02)
 
@@ -58,28 +59,66 @@ def test_same_indices_for_both_arms_make_a_constant_shift_certain():
     assert cmp.significant
 
 
-def test_known_null_false_positive_rate_is_near_alpha():
-    # Both arms' per-sentence counts come from one distribution (with shared
-    # sentence difficulty, so pairing matters).  Over 400 simulated
-    # comparisons the share called "significant" at alpha = 0.1 should be 0.1
-    # within 3 binomial standard deviations (0.045).
-    rng = np.random.default_rng(0)
-    n_sim, n_seeds, n_items, alpha = 400, 3, 150, 0.1
+def _null_rate(rng, *, seed_sd, seed_spread, n_sim=400, n_seeds=3, n_items=150, alpha=0.1):
+    """Share of null comparisons called significant: both arms from one distribution.
+
+    Sentence difficulty is shared by both arms (so pairing matters); with
+    ``seed_sd`` > 0 every trained model also gets its own luck, a shift of its
+    recall drawn once per model, the way another seed moves a fine-tuning run.
+    """
     hits = 0
     for _ in range(n_sim):
         n_gold = rng.integers(0, 4, size=n_items)
-        p = rng.beta(4, 2, size=n_items)  # sentence difficulty, shared by both arms
+        p = rng.beta(4, 2, size=n_items)
 
         def arm():
-            tp = rng.binomial(n_gold, p, size=(n_seeds, n_items))
+            luck = rng.normal(0, seed_sd, size=(n_seeds, 1))
+            tp = rng.binomial(n_gold, np.clip(p + luck, 0, 1))
             fp = rng.poisson(0.3, size=(n_seeds, n_items))
             return np.stack([tp, fp, n_gold - tp], axis=-1)
 
         cmp = compare._paired_counts(arm(), arm(), n_boot=300, alpha=alpha,
-                                     seed=int(rng.integers(1 << 30)))
+                                     seed=int(rng.integers(1 << 30)), seed_spread=seed_spread)
         hits += cmp.significant
-    sd = np.sqrt(alpha * (1 - alpha) / n_sim)
-    assert abs(hits / n_sim - alpha) < 3 * sd
+    return hits / n_sim
+
+
+def test_known_null_false_positive_rate_is_near_alpha():
+    # No seed luck: the sentence-only interval calls "significant" 0.1 of the
+    # null pairs at alpha = 0.1, within 3 binomial standard deviations (0.045);
+    # the interval with the seeds' spread is at least as cautious.
+    alpha, sd = 0.1, np.sqrt(0.1 * 0.9 / 400)
+    rate = _null_rate(np.random.default_rng(0), seed_sd=0.0, seed_spread=False)
+    assert abs(rate - alpha) < 3 * sd
+    assert _null_rate(np.random.default_rng(0), seed_sd=0.0, seed_spread=True) < alpha + 3 * sd
+
+
+def test_seed_luck_fools_the_sentence_only_interval_but_not_the_seed_spread_one():
+    # Each model's own luck (sd 0.05 of recall) is what 3 seeds of fine-tuning
+    # look like; resampling test sentences cannot see it, so the sentence-only
+    # interval calls far more than alpha of these null pairs "significant".
+    alpha, sd = 0.1, np.sqrt(0.1 * 0.9 / 400)
+    sentences_only = _null_rate(np.random.default_rng(1), seed_sd=0.05, seed_spread=False)
+    with_seeds = _null_rate(np.random.default_rng(1), seed_sd=0.05, seed_spread=True)
+    assert sentences_only > 3 * alpha
+    assert with_seeds < alpha + 3 * sd
+
+
+def test_seed_spread_interval_in_closed_form_when_every_sentence_agrees():
+    # Within a seed every item is the same, so no resample moves anything
+    # (v = 0): the interval is the t interval of the per-seed differences,
+    # mean +- t(k - 1) * s / sqrt(k), with k - 1 = 3 degrees of freedom.
+    per_seed = np.array([0.02, 0.05, -0.01, 0.04])
+    a = [np.full(6, d) for d in per_seed]
+    b = [np.zeros(6) for _ in per_seed]
+    cmp = paired_bootstrap(np.mean, a, b, n_boot=200)
+    half = stats.t.ppf(0.975, 3) * per_seed.std(ddof=1) / 2
+    assert cmp.diff == pytest.approx(0.025)
+    assert (cmp.low, cmp.high) == pytest.approx((0.025 - half, 0.025 + half))
+    assert cmp.seed_spread and not cmp.significant
+    # the sentence-only interval sees no doubt at all, and calls it significant
+    narrow = paired_bootstrap(np.mean, a, b, n_boot=200, seed_spread=False)
+    assert narrow.low == pytest.approx(0.025) == narrow.high and narrow.significant
 
 
 def test_a_real_difference_is_found():
@@ -138,6 +177,7 @@ def test_describe_and_significance():
         "1,000 bootstrap resamples of 1,000 test sentences)")
     assert not Comparison(0.01, -0.002, 0.02, 0.05, 1, 10).significant
     assert "1 seed," in Comparison(0.01, -0.002, 0.02, 0.05, 1, 10).describe()
+    assert "3 seeds (their spread included)," in Comparison(0.01, 0.002, 0.02, 0.05, 3, 10, 10, True).describe()
 
 
 def test_gold_b_scores_arm_b_against_its_own_version_of_the_sentences():
