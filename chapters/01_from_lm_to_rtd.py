@@ -48,7 +48,7 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
-    TAG = "v0.2.1"  # the rmdlib release this chapter was tested with, never the moving main
+    TAG = "v0.2.2"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
@@ -655,8 +655,32 @@ ax.set(ylim=(0, 1), ylabel="P(replaced)", title="Discriminator on the corrupted 
 fig.tight_layout()
 plt.show()
 
+# %% tags=["remove-cell"]
+# the chart's reading, computed: replaced against original tokens of this one sentence
+inside = ~ex["special"].cpu().numpy()
+is_rep = ex["disc_labels"].bool().cpu().numpy() & inside
+is_orig = ~is_rep & inside
+top = int(np.argmax(np.where(inside, p_example, -1.0)))
+if is_rep.any():
+    p_rep, p_orig = float(p_example[is_rep].mean()), float(p_example[is_orig].mean())
+    example_reading = (
+        f"In this sentence the {int(is_rep.sum())} replaced "
+        f"{'token gets' if is_rep.sum() == 1 else 'tokens get'} a mean P(replaced) of "
+        f"{p_rep:.2f}, against {p_orig:.2f} for its {int(is_orig.sum())} original ones, "
+        + ("and the most suspicious token is indeed a replacement"
+           if is_rep[top] else
+           f"but the most suspicious token is an original word, “{corr[top]}” "
+           f"({p_example[top]:.2f})")
+        + ". One sentence is an anecdote, in either direction.")
+else:
+    example_reading = ("The generator's samples left this sentence unchanged: every "
+                       "token is original, and any tall bar is a false alarm.")
+glue("example_reading", example_reading)
+
 # %% [markdown]
-# Six sentences are an anecdote. The same step on all {glue:text}`n_heldout:d`
+# {glue:text}`example_reading`
+#
+# Six sentences are an anecdote too. The same step on all {glue:text}`n_heldout:d`
 # sentences, with a fresh seed, gives rates we can trust more. We run it three ways: one
 # sentence per row, as above; the same sentences packed into full rows of
 # {glue:text}`pack_len:d` sub-tokens, the form the pair saw in pretraining (`zoo.pack`);

@@ -48,7 +48,7 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
-    TAG = "v0.2.1"  # the rmdlib release this chapter was tested with, never the moving main
+    TAG = "v0.2.2"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
@@ -591,8 +591,8 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Now the comparisons, each paired over the seeds and bootstrapped over the test
-# sentences:
+# Now the comparisons, each paired over the seeds, with an interval that counts both
+# the test sentences and the spread between the seeds:
 
 # %%
 RTD, MLM, NONE = f1.columns
@@ -647,9 +647,11 @@ glue("pretraining_verdict",
 # {glue:text}`cmp_mlm_none`; {glue:text}`pretraining_verdict`. Between the two
 # objectives, {glue:text}`cmp_rtd_mlm`: {glue:text}`verdict`.
 #
-# The interval covers the choice of test sentences; the seeds are averaged, so the
-# difference no longer hangs on one lucky head initialisation, but a different set
-# of seeds would move it a little. The earlier version of this chapter judged the gap
+# The interval counts two sources of chance: the choice of test sentences, and the
+# spread of the seeds' paired differences, since another seed (another head
+# initialisation, another batch order) moves a fine-tuning result
+# {cite:p}`dodge2020fine`. With three seeds the rule multiplies that spread by a large
+# Student $t$ quantile, so only a gap the seeds agree on passes. The earlier version of this chapter judged the gap
 # against "twice the larger standard deviation over 3 seeds"; that rule ignores the
 # pairing and rests on a standard deviation estimated from three numbers, and it
 # passed or failed this very comparison by a thousandth.

@@ -26,7 +26,8 @@
 #    ({term}`PGD`) on input embeddings, and choose the perturbation size $\varepsilon$ on
 #    the scale of the embeddings you actually have;
 # 4. run a seeded ablation and state each difference with a paired
-#    {term}`confidence interval`, so that a real difference is told from noise.
+#    {term}`confidence interval` that counts both the test sentences and the seeds, so
+#    that a real difference is told from noise.
 # :::
 #
 # What the chapter assumes (the Transformer block, tokenizers, PyTorch basics) is in
@@ -46,7 +47,7 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
-    TAG = "v0.2.1"  # the rmdlib release this chapter was tested with, never the moving main
+    TAG = "v0.2.2"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
@@ -575,14 +576,25 @@ glue("winners", ", ".join(winners) if winners else "none of them");
 # %%
 none_mean, none_std = table.loc["none", "test F1"], table.loc["none", "test std"]
 table["test − none"] = table["test F1"] - none_mean
-versus_none = {name: paired_f1(test_gold, [runs[name, s]["pred"] for s in SEEDS],
-                               [runs["none", s]["pred"] for s in SEEDS])
-               for name in table.index if name != "none"}
-table["CI low"] = pd.Series({n: c.low for n, c in versus_none.items()})
-table["CI high"] = pd.Series({n: c.high for n, c in versus_none.items()})
+
+
+def versus(name, other="none", seed_spread=True):
+    """The book's rule for arm ``name`` against ``other`` over the seeds."""
+    return paired_f1(test_gold, [runs[name, s]["pred"] for s in SEEDS],
+                     [runs[other, s]["pred"] for s in SEEDS], seed_spread=seed_spread)
+
+
+others = [name for name in table.index if name != "none"]
+versus_none = {name: versus(name) for name in others}
+# the same comparisons with the test sentences as the only source of chance
+sentences_only = {name: versus(name, seed_spread=False) for name in others}
+for label, cmps in (("CI", versus_none), ("sentences only", sentences_only)):
+    table[f"{label}: low"] = pd.Series({n: c.low for n, c in cmps.items()})
+    table[f"{label}: high"] = pd.Series({n: c.high for n, c in cmps.items()})
 per_seed = [f"test, seed {s}" for s in SEEDS]
 display(table.drop(columns=per_seed).style.format("{:.3f}", na_rep=""))
 print(versus_none["FGM"].describe("FGM", "none"))
+print(sentences_only["FGM"].describe("FGM", "none"))
 
 # %% tags=["hide-input"]
 fig, (ax, ax_d) = plt.subplots(1, 2, figsize=(12, 3.8), width_ratios=(1.2, 1))
@@ -599,14 +611,18 @@ ax.set(ylabel="test entity F1", ylim=(max(0.0, lo - 0.1), None),
        title=f"Test F1: mean (bar) and each of {len(SEEDS)} seeds (dots)")
 arms = list(versus_none)
 for i, name in enumerate(arms):
-    c = versus_none[name]
+    c, narrow = versus_none[name], sentences_only[name]
     color = "tab:green" if c.low > 0 else "tab:red" if c.high < 0 else "tab:gray"
+    # thin with caps: the book's rule (seeds and sentences); thick: sentences only
     ax_d.errorbar(c.diff, i, xerr=[[c.diff - c.low], [c.high - c.diff]], fmt="o",
-                  color=color, capsize=4)
+                  color=color, capsize=4, lw=1, label="seeds and sentences" if i == 0 else None)
+    ax_d.plot([narrow.low, narrow.high], [i, i], color=color, lw=5, alpha=0.45,
+              solid_capstyle="butt", label="test sentences only" if i == 0 else None)
 ax_d.axvline(0, color="black", lw=1)
 ax_d.set_yticks(np.arange(len(arms)), arms)
 ax_d.invert_yaxis()
-ax_d.set(xlabel="test F1 − none (95% paired bootstrap CI)",
+ax_d.legend(loc="lower right", fontsize=8)
+ax_d.set(xlabel="test F1 − none (95% CI)",
          title="Difference from no regularization")
 fig.tight_layout()
 plt.show()
@@ -654,12 +670,28 @@ elif rest:
 else:
     rest_line = 'Every setting is told apart from "none", one way or the other.'
 glue("rest_line", rest_line)
-n_zero = sum(c.low <= 0 <= c.high for c in versus_none.values())
-glue("narrow_line",
-     "Here, even so, every interval still contains 0: the differences are too small "
-     "for this run to resolve." if n_zero == len(versus_none) else
-     f"Here {n_zero} of the {len(versus_none)} intervals still contain 0."
-     if n_zero else "Here no interval contains 0.")
+def width(c):
+    return c.high - c.low
+
+
+glue("width_ratio", float(np.median([width(versus_none[n]) / width(sentences_only[n])
+                                     for n in others])))
+# verdicts that the sentence-only interval would give and the book's rule does not
+fooled = [n for n in others if sentences_only[n].significant and not versus_none[n].significant]
+if fooled:
+    sources_line = (
+        f"Read with the test sentences as the only source of chance (thick bars), "
+        f"{', '.join(fooled)} would count as {'different' if len(fooled) > 1 else 'differing'} "
+        "from none; with the seeds' spread in the interval, "
+        + ("it does not. That verdict would have been" if len(fooled) == 1 else
+           "they do not. Those verdicts would have been")
+        + f" about these {len(SEEDS)} trained models on these test sentences, not about "
+        "the regularizers.")
+elif not any(c.significant for c in sentences_only.values()):
+    sources_line = "Here even the sentence-only intervals (thick bars) all contain 0."
+else:
+    sources_line = "Here both kinds of interval give the same verdicts."
+glue("sources_line", sources_line)
 if "combination" in table.index:
     glue("combo_line", f"The combination ({', '.join(winners)}) reaches test F1 "
                        f"{table.loc['combination', 'test F1']:.3f}; "
@@ -679,8 +711,7 @@ for name in single:
 # ranking the single arms: is the first one told apart from the second?
 ranked = sorted(single, key=lambda n: -table.loc[n, "test F1"])
 first, second = ranked[:2]
-top = paired_f1(test_gold, [runs[first, s]["pred"] for s in SEEDS],
-                [runs[second, s]["pred"] for s in SEEDS])
+top = versus(first, second)
 glue("ranking", " > ".join(ranked))
 glue("top_cmp", top.describe(first, second))
 glue("top_line", f"so {first} is ranked above {second} with an interval clear of 0"
@@ -708,13 +739,22 @@ glue("top_line", f"so {first} is ranked above {second} with an interval clear of
 # **Which differences are real?** The book's rule (see {doc}`../book/how-to-use`)
 # calls a setting better than "none" only when the whole 95 % interval of the paired
 # difference lies above 0. {glue:text}`beyond_line` {glue:text}`worse_line`
-# {glue:text}`rest_line` The right-hand panel shows how wide the intervals are next to
-# the differences. Pairing narrows them: every arm is scored on the same test sentences
-# with the same seeds, so the sentences that are hard for one arm, hard for all,
-# cancel out of the difference. {glue:text}`narrow_line` The interval covers the
-# sampling of test sentences; the seeds are averaged, so a different set of seeds
-# would move each difference a little (the seed-to-seed standard deviation of one arm
-# reaches {glue:text}`max_std:.3f`).
+# {glue:text}`rest_line`
+#
+# The interval has two sources of chance in it. The first is the test sentences: every
+# arm is scored on the same sentences with the same seeds, so the sentences that are
+# hard for one arm, hard for all, cancel out of the difference; that is what pairing
+# buys. The second is the seeds: another seed gives the head another initialisation
+# and the batches another order, and a fine-tuning result moves with it about as much
+# as with many a published method {cite:p}`dodge2020fine` (here the seed-to-seed
+# standard deviation of one arm's test F1 reaches {glue:text}`max_std:.3f`). No
+# resampling of test sentences can see that. The right-hand panel shows both: the
+# thick bars count the test sentences only; the thin ones with caps, the book's rule,
+# add the spread of the {glue:text}`n_seeds:d` paired differences and are, in the
+# median, {glue:text}`width_ratio:.1f` times as wide. {glue:text}`sources_line` With
+# {glue:text}`n_seeds:d` seeds that spread is itself measured roughly, so the rule
+# multiplies it by a Student $t$ quantile that is large for few seeds; more seeds
+# narrow it, and `SEEDS` takes any number.
 #
 # Three cautions before generalising: the encoder here is tiny and already pretrained
 # on text from the same micro-world, so there is less to overfit than with a
@@ -872,7 +912,8 @@ quiz.show("06_regularization")
 # general, {cite:t}`goodfellow2015explaining` for the fast gradient sign method,
 # {cite:t}`miyato2017adversarial` for adversarial training on embeddings,
 # {cite:t}`madry2018towards` for projected gradient descent, and
-# {cite:t}`koehn2004statistical` for the paired bootstrap.
+# {cite:t}`koehn2004statistical` for the paired bootstrap, and {cite:t}`dodge2020fine`
+# for how much a seed moves a fine-tuning result.
 
 # %% tags=["remove-cell"]
 # The run time quoted under "Time:" at the top of the chapter, from this run.

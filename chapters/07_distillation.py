@@ -47,7 +47,7 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
-    TAG = "v0.2.1"  # the rmdlib release this chapter was tested with, never the moving main
+    TAG = "v0.2.2"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
@@ -348,7 +348,8 @@ glue("n_student_runs", len(preds));
 # Every comparison below is paired: both arms are scored on the same
 # {glue:text}`n_test:,` test sentences, and `paired_f1` resamples those sentences to
 # give the difference in entity F1, averaged over the {glue:text}`n_seeds:d` seeds,
-# with a 95 % interval (the book's comparison rule, "How to use this book"). The
+# with a 95 % interval that also counts the spread between the seeds (the book's
+# comparison rule, "How to use this book"). The
 # teacher is one model; it is compared with each seed's student.
 
 # %%

@@ -46,7 +46,7 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
-    TAG = "v0.2.1"  # the rmdlib release this chapter was tested with, never the moving main
+    TAG = "v0.2.2"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
@@ -370,8 +370,8 @@ print({m: round(float(np.mean([f1[m, s] for s in SEEDS])), 3) for m in LADDER})
 # %% [markdown]
 # To compare a rung with full fine-tuning, the book pairs the two over the same seeds and
 # resamples test sentences: `rmdlib.compare.paired_f1` returns the mean difference of
-# entity F1 (rung − full, averaged over seeds) and a 95 % bootstrap interval over
-# sentences (the rule of *How to use this book*).
+# entity F1 (rung − full, averaged over seeds) and a 95 % interval that counts both the
+# test sentences and the spread between the seeds (the rule of *How to use this book*).
 
 # %%
 def paired_f1(gold, preds_a, preds_b):
