@@ -675,7 +675,7 @@ if is_rep.any():
 else:
     example_reading = ("The generator's samples left this sentence unchanged: every "
                        "token is original, and any tall bar is a false alarm.")
-glue("example_reading", example_reading)
+glue("example_reading", example_reading);
 
 # %% [markdown]
 # {glue:text}`example_reading`
