@@ -620,8 +620,8 @@ for i, name in enumerate(arms):
               solid_capstyle="butt", label="test sentences only" if i == 0 else None)
 ax_d.axvline(0, color="black", lw=1)
 ax_d.set_yticks(np.arange(len(arms)), arms)
-ax_d.invert_yaxis()
-ax_d.legend(loc="lower right", fontsize=8)
+ax_d.set_ylim(len(arms) + 0.2, -0.5)  # top to bottom, with a free row for the legend
+ax_d.legend(loc="lower right", fontsize=8, ncol=2)
 ax_d.set(xlabel="test F1 − none (95% CI)",
          title="Difference from no regularization")
 fig.tight_layout()
@@ -722,8 +722,8 @@ glue("top_line", f"so {first} is ranked above {second} with an interval clear of
 # %% [markdown]
 # **What the run shows.** Without regularization the test F1 is
 # {glue:text}`none_f1:.3f` ± {glue:text}`none_std:.3f` (mean ± standard deviation over
-# {glue:text}`n_seeds:d` seeds). Against it, paired over the seeds and bootstrapped
-# over the {glue:text}`n_test:,` test sentences (95 % intervals), dropout
+# {glue:text}`n_seeds:d` seeds). Against it, paired over the seeds, with 95 % intervals
+# that count both the {glue:text}`n_test:,` test sentences and the seeds' spread, dropout
 # {glue:text}`change_dropout`, label smoothing {glue:text}`change_label`, early
 # stopping {glue:text}`change_early` and FGM {glue:text}`change_fgm`. Ranked by mean
 # test F1 the single settings go {glue:text}`ranking`; the first against the second,

@@ -132,4 +132,6 @@ def call_loss(module: nn.Module, batch: dict[str, torch.Tensor]) -> Any:
 def loader(windows: list[dict], tokenizer: Any, batch_size: int, seed: int, r: Ranks) -> DataLoader:
     """This rank's shuffled shard of ``windows`` in batches padded by ``rmdlib.tokens.Collator``."""
     sampler = DistributedSampler(windows, num_replicas=r.world, rank=r.rank, shuffle=True, seed=seed)
-    return DataLoader(windows, batch_size=batch_size, sampler=sampler, collate_fn=Collator(tokenizer, keep=()))
+    # a generator of its own: starting an epoch then draws nothing from the global RNG (dropout's)
+    return DataLoader(windows, batch_size=batch_size, sampler=sampler, collate_fn=Collator(tokenizer, keep=()),
+                      generator=torch.Generator().manual_seed(seed))

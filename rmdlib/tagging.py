@@ -145,13 +145,25 @@ def train_loader(win: Any, tokenizer: Any, cfg: TaggingConfig = TaggingConfig(),
     if ranks is not None and ranks.world > 1:
         sampler = par.ShardedBatches(sampler, ranks)
     collate = Collator(tokenizer, pad_to_multiple_of=pad_multiple(device), keep=())
-    return DataLoader(win, batch_sampler=sampler, collate_fn=collate)
+    return DataLoader(win, batch_sampler=sampler, collate_fn=collate, generator=_own_generator())
+
+
+def _own_generator() -> torch.Generator:
+    """A generator of the loader's own, so that starting an iteration draws nothing from the global RNG.
+
+    Without one, every ``iter(DataLoader)`` draws a base seed from the global
+    torch RNG, which dropout draws from too: each validation pass, and each new
+    epoch, would shift the dropout masks of the steps after it, and a run that
+    is watched would train differently from one that is not.
+    """
+    return torch.Generator().manual_seed(0)
 
 
 def _eval_loader(win: Any, tokenizer: Any, cfg: TaggingConfig, device: torch.device | str) -> DataLoader:
     """Validation windows, padded per batch (to a multiple of 8 on CUDA), for the validation loss."""
     collate = Collator(tokenizer, pad_to_multiple_of=pad_multiple(device), keep=())
-    return DataLoader(win, batch_size=cfg.eval_batch_size, shuffle=False, collate_fn=collate)
+    return DataLoader(win, batch_size=cfg.eval_batch_size, shuffle=False, collate_fn=collate,
+                      generator=_own_generator())
 
 
 def predict_split(model: nn.Module, tokenizer: Any, split: Any, cfg: TaggingConfig = TaggingConfig(), *,

@@ -165,3 +165,27 @@ def test_sbd_tagger_has_two_classes_and_the_chosen_head(world):
     for model in (with_context, linear):
         assert tuple(model.config.id2label.values()) == SBD_LABELS
         assert model(input_ids=ids).logits.shape == (1, ids.shape[1], 2)
+
+
+def test_watching_a_run_does_not_change_it(world):
+    """Validation during training (loss and F1, every 2 steps) draws nothing from the global RNG:
+    a watched run with dropout, over several epochs, ends with exactly the weights of an unwatched one."""
+    from rmdlib.models import build_tagger
+
+    ds, tok = world
+    small = type(ds)(train=ds["train"].select(range(32)), validation=ds["validation"].select(range(16)))
+    names = ds["train"].features["ner_tags"].feature.names
+    cfg = TaggingConfig(batch_size=8, max_length=64, dropout=0.3)
+
+    def run(watch: bool) -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        encoder = build_encoder(None, vocab_size=tok.vocab_size, hidden=32, layers=1, heads=2, dropout=0.3)
+        data = small if watch else type(ds)(train=small["train"])
+        model, history = finetune_tagger(encoder, data, tok, TrainConfig(lr=1e-3, max_steps=12, eval_every=2,
+                                                                          seed=0, restore_best=False), cfg,
+                                         device="cpu")
+        assert bool(history.evals) == watch
+        return {k: v.clone() for k, v in model.state_dict().items()}
+
+    watched, unwatched = run(True), run(False)
+    assert all(torch.equal(watched[k], unwatched[k]) for k in watched)
