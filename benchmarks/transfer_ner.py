@@ -22,7 +22,8 @@ sentences of every corpus mixed: a miniature multilingual pretraining, far too s
 languages the way mBERT's does (``rtd_vs_mlm.py`` found no gain from 10 minutes of CPU pretraining
 on English books).  Each arm is fine-tuned with 3 seeds; every F1 is entity-level (seqeval
 default mode), averaged over the seeds, with a 95 % bootstrap interval over test sentences (the
-same resampled sentences for every seed); rtd against none is ``rmdlib.compare.paired_f1``.  The
+same resampled sentences for every seed); rtd against none is ``rmdlib.compare.paired_f1``, whose
+interval also counts the seeds' spread (rmdlib 0.2.2 and later).  The
 correlations of zero-shot F1 with the distances get a bootstrap interval over the targets.
 
 ``--hub NAME`` adds a third arm, **hub**: a multilingual Hub encoder (``bert-base-multilingual-cased``
@@ -401,7 +402,7 @@ def summary(b: Budget, targets: dict[str, Examples], golds: dict[str, list], pre
         if all((arm, "wikiann-en", name) in preds for arm in ("none", "rtd")):
             c = compare.paired_f1(golds[name], preds["rtd", "wikiann-en", name], preds["none", "wikiann-en", name],
                                   n_boot=b.n_boot, seed=b.seed)
-            compare_arms[name] = {"diff": c.diff, "low": c.low, "high": c.high}
+            compare_arms[name] = {"diff": c.diff, "low": c.low, "high": c.high, "seed_spread": c.seed_spread}
     others = [r for r in per_target if r["lang"] != "en"]
     correlations = {}
     for arm in ARMS:
