@@ -663,15 +663,17 @@ is_orig = ~is_rep & inside
 top = int(np.argmax(np.where(inside, p_example, -1.0)))
 if is_rep.any():
     p_rep, p_orig = float(p_example[is_rep].mean()), float(p_example[is_orig].mean())
+    order = ("higher than" if round(p_rep, 2) > round(p_orig, 2) else
+             "lower than" if round(p_rep, 2) < round(p_orig, 2) else "level with")
     example_reading = (
         f"In this sentence the {int(is_rep.sum())} replaced "
         f"{'token gets' if is_rep.sum() == 1 else 'tokens get'} a mean P(replaced) of "
-        f"{p_rep:.2f}, against {p_orig:.2f} for its {int(is_orig.sum())} original ones, "
-        + ("and the most suspicious token is indeed a replacement"
-           if is_rep[top] else
-           f"but the most suspicious token is an original word, “{corr[top]}” "
-           f"({p_example[top]:.2f})")
-        + ". One sentence is an anecdote, in either direction.")
+        f"{p_rep:.2f}, {order} the {p_orig:.2f} of its {int(is_orig.sum())} original "
+        f"{'one' if is_orig.sum() == 1 else 'ones'}, "
+        f"and the most suspicious token is "
+        + (f"a replacement, “{corr[top]}” ({p_example[top]:.2f})." if is_rep[top] else
+           f"an original word, “{corr[top]}” ({p_example[top]:.2f}).")
+        + " One sentence is an anecdote, in either direction.")
 else:
     example_reading = ("The generator's samples left this sentence unchanged: every "
                        "token is original, and any tall bar is a false alarm.")

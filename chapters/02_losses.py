@@ -426,7 +426,7 @@ glue("ratio_const", (unigram_ce / H_r).item());
 # Where exactly does $\lambda$ act? ELECTRA trains with Adam {cite}`kingma2015adam`
 # (with decoupled weight decay {cite}`loshchilov2019decoupled`), whose update
 # $m/(\sqrt{v} + \epsilon)$ hardly changes when a gradient is multiplied by a
-# constant (exercise {ref}`ch-02-ex4`). For parameters that only one loss reaches,
+# constant ({ref}`ch-02-ex4`). For parameters that only one loss reaches,
 # the discriminator's transformer layers or the generator's, $\lambda$ is almost
 # irrelevant. It matters where the two gradients add up: in the token embeddings
 # the two networks share, and in the global gradient-norm clipping that sees both.

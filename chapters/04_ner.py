@@ -338,7 +338,7 @@ glue("entity_share_all", entity_share_all);
 # prediction never reads, and a long word weighs as much as several short ones. On data
 # whose training names are split more often (a Hub tokenizer on CoNLL-2003, or another
 # language) the reweighting is larger. Whether it helps or hurts is an empirical
-# question (exercise 2 measures it); this chapter keeps the default, one loss term
+# question ({ref}`ch-04-ex2` measures it); this chapter keeps the default, one loss term
 # per word.
 #
 # ## 3. The task adapter head
@@ -722,7 +722,7 @@ for i in list(dict.fromkeys(kind_examples["fine-tuned tagger"]))[:4]:
 # Of the tagger's errors on gold entities, {glue:text}`n_type:d` are type errors,
 # {glue:text}`n_boundary:d` boundary errors and {glue:text}`n_missed:d` misses; it
 # also predicts {glue:text}`n_spurious:d` entities that overlap nothing. The
-# examples above are boundary errors: read them and ask whether the gold span or the
+# examples above contain boundary errors: read them and ask whether the gold span or the
 # predicted one is the more natural reading. Boundary conventions (is the title in
 # `Gen. Tariq Simpson` part of the name?) are a common source of them in real data
 # too.

@@ -600,7 +600,7 @@ glue("pysbd_sps", sents_per_s.get("pySBD", float("nan")));
 # pySBD {glue:text}`pysbd_f1:.3f`. Exact-sentence F1 is lower for every splitter:
 # {glue:text}`model_sent_f1:.3f`, {glue:text}`regex_sent_f1:.3f` and
 # {glue:text}`pysbd_sent_f1:.3f`. A sentence only counts when *both* of its ends are
-# right, so one missed boundary costs two gold sentences (exercise 2). In this run the
+# right, so one missed boundary costs two gold sentences ({ref}`ch-05-ex2`). In this run the
 # tagger split {glue:text}`model_sps:,.0f` sentences per second, in batches, against
 # pySBD's {glue:text}`pysbd_sps:,.0f` (one process, same machine; the benchmark
 # measures this more carefully).

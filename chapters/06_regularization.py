@@ -337,9 +337,9 @@ print(f"prod(1 - lr_t * wd) over {STEPS} steps = {shrink:.4f}")
 
 # %% [markdown]
 # With $\lambda$ = {glue:text}`wd:.1f` and this schedule, decay alone would shrink an
-# untouched weight by {glue:text}`wd_shrink_loss:.1%` over the run. That is gentle: at
-# a run this short weight decay is a small force: an ablation arm for it would cost as
-# much as any other and could show nothing, so section 5 leaves it out.
+# untouched weight by {glue:text}`wd_shrink_loss:.1%` over the run. That is gentle: in
+# a run this short, weight decay is a small force, and an ablation arm for it would cost
+# as much as any other and could show nothing, so section 5 leaves it out.
 #
 # **Label smoothing** {cite}`szegedy2016rethinking` trains against the target
 # $\tilde q = (1-\varepsilon)\,\text{onehot}(y) + \varepsilon/C$ instead of the one-hot
@@ -474,7 +474,7 @@ print(f"median example norm {median_norm:.3f}; eps = {EPSILON['fgm']:.4f}; "
 # $\varepsilon$ = {glue:text}`eps_share:.0%` of the median example norm,
 # {glue:text}`eps:.4f`, for FGM (and for PGD, with $K = 2$ steps of
 # $\alpha = \varepsilon/2$, where it is used). The share is a round first guess, not a
-# tuned value; exercise 2 sweeps it, choosing on the validation split.
+# tuned value; {ref}`ch-06-ex2` sweeps it, choosing on the validation split.
 #
 # ## 5. The ablation
 #
@@ -543,8 +543,9 @@ glue("n_runs", len(runs));
 # The "best combination" must be chosen without looking at the test split. The rule
 # here: switch on together every regularizer whose mean *validation* F1 beats that of
 # "none" by at least {glue:text}`val_margin:.3f`, so that a difference below the
-# table's last digit does not count as a gain; if both adversaries qualify, keep the
-# one with the higher validation F1 (they are two approximations of the same thing).
+# table's last digit does not count as a gain. (PGD is not among the arms; were it, and
+# did both adversaries qualify, the one with the higher validation F1 would be kept, as
+# they are two approximations of the same thing.)
 # If more than one qualifies, run the combination with the same seeds. Early stopping
 # needs a caution: it keeps the checkpoint with the best validation F1, so its
 # validation score is the best of several looks at this same split and flatters it;

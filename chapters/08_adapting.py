@@ -526,7 +526,7 @@ glue("merge_diff", merge_diff);
 # %% [markdown]
 # The merged model tags {glue:text}`merge_same:.1%` of test sentences identically (largest
 # logit difference {glue:text}`merge_diff:.1e`). A bottleneck adapter cannot be merged
-# this way: its GELU sits between $W_d$ and $W_u$ (exercise 3).
+# this way: its GELU sits between $W_d$ and $W_u$ ({ref}`ch-08-ex3`).
 #
 # ## 4. One frozen encoder, two tasks
 #

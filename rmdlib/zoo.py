@@ -85,9 +85,10 @@ class PretrainConfig:
     #   four times narrower (under muP, Adam's lr for hidden weights scales as 1 / width; Yang et al. 2021).
     #   Then: AUC 0.68, generator +0.02, top-1 +0.029, F1 0.474.  The discriminator now faces plausible
     #   replacements: it detects fewer of them, and it is the better encoder in that probe (paired F1 +0.029
-    #   [+0.021, +0.038] over one lr of 1e-4).  Chapter 4's single 400-step fine-tuning run does not show
-    #   it: test F1 0.638 against 0.678 at seed 0, but 0.673 and 0.681 at seeds 1 and 2 (2026-12-07), a
-    #   seed-to-seed spread larger than the difference.
+    #   [+0.021, +0.038] over one lr of 1e-4).  Chapter 4's single 400-step fine-tuning run cannot show
+    #   it: with this encoder its test F1 was 0.638, 0.673 and 0.681 at seeds 0, 1 and 2 (2026-12-07,
+    #   rmdlib 0.2.1), and 0.678 with the old one at seed 0, a seed-to-seed spread larger than the
+    #   difference.
     # * Neighbours (generator scale / discriminator scale: AUC, generator, top-1, F1): 10/3: 0.75, +0.29,
     #   +0.016, 0.464; 10/5: 0.77, +0.35, +0.015, 0.465; 20/3: 0.65, -0.02, +0.030, 0.466; 30/5: 0.61, -0.13,
     #   +0.033, 0.463; 10/10: 0.80, +0.51, +0.016; 20/10: 0.73, +0.17, +0.029; 20/30: 0.48 (collapsed).  An
