@@ -22,8 +22,9 @@ with an interval that covers both sources of chance in it:
 
 With several seeds the interval is diff +- t * sqrt(a + v), t the Student
 quantile at the Welch-Satterthwaite degrees of freedom
-nu = (s + v)^2 / (s^2 / (k - 1) + v^2 / (n - 1)), s = s_d^2 / k (Satterthwaite 1946; the
-"effective degrees of freedom" of the GUM, JCGM 100:2008, annex G): close to
+nu = (c + v)^2 / (c^2 / (k - 1) + v^2 / (n - 1)), c = s_d^2 / k the seed term
+before the correction (Satterthwaite 1946; the "effective degrees of freedom"
+of the GUM, JCGM 100:2008, annex G): close to
 k - 1 when the seeds dominate (3 seeds give t = 4.3), close to the normal
 quantile when the test sentences do.  ``seed_spread=False``, or a single
 seed, gives the sentence-only percentile interval: a statement about these
