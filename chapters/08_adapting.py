@@ -46,7 +46,7 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
-    TAG = "v0.2.2"  # the rmdlib release this chapter was tested with, never the moving main
+    TAG = "v0.2.3"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(

@@ -46,7 +46,7 @@ if "google.colab" in sys.modules:
     import torch
 
     REPO = "https://github.com/rmd-course/replaced-token-detection-in-practice"
-    TAG = "v0.2.2"  # the rmdlib release this chapter was tested with, never the moving main
+    TAG = "v0.2.3"  # the rmdlib release this chapter was tested with, never the moving main
     with open("/tmp/keep-torch.txt", "w") as f:
         f.write(f"torch=={torch.__version__}\n")
     subprocess.run(
@@ -57,7 +57,7 @@ if "google.colab" in sys.modules:
 
 # %%
 import rmdlib
-from rmdlib.report import glue, run_card, source
+from rmdlib.report import glue, recorded, run_card, source
 
 P = rmdlib.setup(seed=0)
 glue("run_card", run_card(P), markdown=True);
@@ -615,12 +615,7 @@ else:
     uriel = None  # e.g. in Colab: the table is not part of the installed package
     print("benchmarks/data/uriel_distances.csv is not here "
           "(it ships with the repository, not the package)")
-results = root / "benchmarks" / "results" / "transfer_ner.json"
-bench = {}
-if results.exists():
-    import json
-
-    bench = json.loads(results.read_text(encoding="utf-8"))
+bench = recorded("transfer_ner") or {}  # None in Colab, like the table above
 
 
 def fmt_r(c):

@@ -20,4 +20,4 @@ from rmdlib.profile import Profile, setup
 _register_custom_architecture()
 
 __all__ = ["Profile", "setup", "__version__"]
-__version__ = "0.2.2"
+__version__ = "0.2.3"

@@ -36,7 +36,7 @@ Used in chapters 1, 3, 5, 6, 7, 8 and 9.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -62,6 +62,11 @@ class Comparison(NamedTuple):
     n_items: int
     n_boot: int = 1000
     seed_spread: bool = False
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Comparison:
+        """The Comparison that ``_asdict()`` wrote, e.g. into a benchmark's JSON; other keys are ignored."""
+        return cls(**{k: record[k] for k in cls._fields if k in record})
 
     @property
     def significant(self) -> bool:

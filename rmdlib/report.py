@@ -9,16 +9,18 @@ Used in every chapter.
 from __future__ import annotations
 
 import inspect
-
+import json
 import os
 import platform
 import sys
+from pathlib import Path
+from typing import Any
 
 import torch
 
 from rmdlib.profile import Profile
 
-__all__ = ["glue", "hardware", "run_card", "source"]
+__all__ = ["glue", "hardware", "recorded", "run_card", "source"]
 
 
 def glue(name: str, value, *, display: bool = False, markdown: bool = False):
@@ -87,3 +89,22 @@ def source(obj):
     from IPython.display import Code
 
     return Code(inspect.getsource(obj), language="python")
+
+
+def recorded(name: str, where: str | Path = ".") -> dict[str, Any] | None:
+    """The record of a benchmark run, ``benchmarks/results/<name>.json``, or None where it is absent.
+
+    Looked for under ``where`` and its parent, since a chapter runs in
+    ``chapters/`` of a clone of the repository.  The records ship with the
+    repository, not with the installed package, so in Colab this is None and
+    the chapter says so.  A record that is not valid JSON raises a ValueError
+    naming the file.  Used in chapters 3, 6 and 9.
+    """
+    for root in (Path(where), Path(where).resolve().parent):
+        path = root / "benchmarks" / "results" / f"{name}.json"
+        if path.is_file():
+            try:
+                return json.loads(path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise ValueError(f"{path}: not a valid benchmark record ({err})") from err
+    return None

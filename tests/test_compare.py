@@ -180,6 +180,18 @@ def test_describe_and_significance():
     assert "3 seeds (their spread included)," in Comparison(0.01, 0.002, 0.02, 0.05, 3, 10, 10, True).describe()
 
 
+def test_a_comparison_survives_a_json_record():
+    """A benchmark stores ``_asdict()`` (plus its verdict) as JSON; the chapters read it back."""
+    import json
+
+    cmp = Comparison(0.047, 0.030, 0.063, 0.05, 10, 1000, 1000, True)
+    record = json.loads(json.dumps({**cmp._asdict(), "significant": cmp.significant}))
+    back = Comparison.from_record(record)
+    assert back == cmp and back.significant and back.describe("RTD", "MLM") == cmp.describe("RTD", "MLM")
+    old = {k: v for k, v in record.items() if k != "n_boot"}  # a record without the default field
+    assert Comparison.from_record(old).n_boot == 1000
+
+
 def test_gold_b_scores_arm_b_against_its_own_version_of_the_sentences():
     gold = [["B-PER", "O"], ["B-LOC"], ["O"]]
     noisy_gold = [["O", "B-PER"], ["B-LOC"], ["O"]]  # the same items, words moved

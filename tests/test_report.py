@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rmdlib.profile import setup
-from rmdlib.report import glue, hardware, run_card
+from rmdlib.report import glue, hardware, recorded, run_card
 
 
 @pytest.fixture
@@ -69,3 +69,22 @@ def test_glue_stores_numpy_and_torch_scalars_as_python_numbers(monkeypatch):
     assert type(stored["a"]) is float and type(stored["b"]) is int
     assert isinstance(stored["c"], np.ndarray)  # arrays stay arrays
     assert f"{stored['a']:.3f}" == "0.250"  # what {glue:text}`a:.3f` does
+
+
+def test_recorded_reads_a_benchmark_record_from_the_chapter_folder_or_its_parent(tmp_path):
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    (results / "run.json").write_text('{"f1": [0.5, 0.25]}', encoding="utf-8")
+    chapters = tmp_path / "chapters"
+    chapters.mkdir()
+    assert recorded("run", tmp_path) == {"f1": [0.5, 0.25]}  # from the repository root
+    assert recorded("run", chapters) == {"f1": [0.5, 0.25]}  # from chapters/, as the book runs
+    assert recorded("other", chapters) is None  # absent (Colab): None, not an error
+
+
+def test_recorded_names_the_file_of_a_broken_record(tmp_path):
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    (results / "run.json").write_text('{"f1": [0.5,', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"run\.json: not a valid benchmark record"):
+        recorded("run", tmp_path)
