@@ -27,8 +27,8 @@ micro-world (offline profile) and with the chapters' own recipes:
 Every arm is paired over the ten seeds with every other (ch3: each pair of encoders; ch6:
 each regularizer with ``none`` and with each other regularizer), with 95 % intervals.
 
-    python benchmarks/more_seeds.py            # 2 CPU cores: about 15 minutes
-    python benchmarks/more_seeds.py --quick    # a smoke run of about a minute
+    python benchmarks/more_seeds.py            # 2 CPU cores: about 10 minutes
+    python benchmarks/more_seeds.py --quick    # a smoke run of about a minute (more_seeds_quick.*)
 
 Writes ``benchmarks/results/more_seeds.json`` and ``.md``; chapters 3 and 6 read the
 JSON when it is beside them (a clone of the repository, not the installed package).
