@@ -724,7 +724,7 @@ if same_probe:
                     for a, c in (("RTD", c10["rtd - none"]), ("MLM", c10["mlm - none"])))
         + ". " + agreement(longer_run, rtd_mlm, "RTD", "MLM")
         + f" The interval is {width(longer_run) / width(rtd_mlm):.2f} times as wide as this "
-        "page's: with more seeds the rule's Student $t$ quantile is "
+        "page's: with more seeds the rule's Student t quantile is "
         "smaller, and the seeds' spread is measured from more differences.")
 elif m3 is not None:
     more_line = ("`benchmarks/more_seeds.py` reruns this probe with ten seeds, but its "
