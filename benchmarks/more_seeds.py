@@ -86,8 +86,7 @@ ARMS = {  # chapter 6's Recipe: (dropout, label smoothing, early stopping, adver
 
 def comparison(c: Any) -> dict[str, Any]:
     """A ``Comparison`` as JSON values (``Comparison.from_record`` reads it back), with its verdict."""
-    return {**{k: float(v) if isinstance(v, float) else v for k, v in c._asdict().items()},
-            "significant": bool(c.significant)}
+    return {**c._asdict(), "significant": bool(c.significant)}  # numpy floats are floats to json
 
 
 def chapter3(P: Any, seeds: tuple[int, ...], quick: bool) -> dict[str, Any]:
